@@ -1,0 +1,3 @@
+"""trialatlas: a self-hostable clinical trial registry."""
+
+__version__ = "0.1.0"

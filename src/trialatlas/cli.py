@@ -1,0 +1,299 @@
+"""The `trialatlas` command: one entry point for every job, reading like the README.
+
+Exit codes: 0 ok, 1 partial failure (some records failed, or nothing found), 2 bad usage.
+Errors and progress go to stderr; results go to stdout.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trialatlas.records.document import NCT_ID
+from trialatlas.store import DATABASE_ENV, DEFAULT_DATABASE, Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+stderr = Console(stderr=True)
+stdout = Console(highlight=False, soft_wrap=True)
+
+
+def with_store(command: F) -> F:
+    """Adds --database (or $TRIALATLAS_DATABASE) and passes the opened store as `store`."""
+
+    @click.option(
+        "--database",
+        "database",
+        envvar=DATABASE_ENV,
+        default=DEFAULT_DATABASE,
+        show_default=True,
+        metavar="PATH|URL",
+        help=f"SQLite file or postgresql:// URL (env {DATABASE_ENV}).",
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, database: str, **kwargs: Any) -> Any:
+        store = open_store(database)
+        try:
+            return command(*args, store=store, **kwargs)
+        finally:
+            store.close()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def nct_id_argument(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    value = value.strip().upper()
+    if not NCT_ID.match(value):
+        raise click.BadParameter(f"{value!r} is not an NCT id (NCT followed by 8 digits)")
+    return value
+
+
+def fail(message: str, code: int = 1) -> None:
+    stderr.print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trialatlas")
+def main() -> None:
+    """trialatlas: a self-hostable clinical trial registry."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=min(os.cpu_count() or 1, 4),
+    show_default=True,
+    help="Worker processes that decode and validate records.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@with_store
+def ingest(paths: tuple[Path, ...], jobs: int, quiet: bool, store: Store) -> None:
+    """Ingest ClinicalTrials.gov records: API v2 JSON in any layout, legacy XML, archives.
+
+    Each PATH is a file, a directory or an archive (.zip, .tar.gz, .gz), format detected
+    from content. A changed record becomes a new version; an identical one is left alone.
+    """
+    from trialatlas.ingest import ingest as run_ingest
+
+    started = time.perf_counter()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("ingest"),
+        TextColumn("{task.completed:,} records"),
+        TextColumn("[cyan]{task.fields[rate]:,.0f}/s"),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("ingest", total=None, rate=0.0, failed=0)
+
+        def on_progress(report: Any) -> None:
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            progress.update(
+                task,
+                completed=report.processed,
+                rate=report.processed / elapsed,
+                failed=len(report.failures),
+            )
+
+        report = run_ingest(store, paths, jobs=jobs, on_progress=on_progress)
+    elapsed = time.perf_counter() - started
+    for failure in report.failures:
+        stderr.print(f"[red]failed[/red] {failure}", highlight=False, soft_wrap=True)
+    rate = report.processed / elapsed if elapsed else 0.0
+    stdout.print(
+        f"{report.added:,} added, {report.updated:,} updated, {report.unchanged:,} unchanged, "
+        f"{len(report.failures):,} failed in {elapsed:.1f}s ({rate:,.0f} records/s)"
+    )
+    if report.failures:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("nct_id", callback=nct_id_argument)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--version", "version", type=click.IntRange(1), help="A stored version.")
+@with_store
+def show(nct_id: str, fmt: str, version: int | None, store: Store) -> None:
+    """Show one trial in the sections of a registry detail page (or its stored JSON)."""
+    document = store.document(nct_id, version)
+    if document is None:
+        fail(f"{nct_id}{f' version {version}' if version else ''} is not in the store")
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    from trialatlas.records.detail import build_detail
+    from trialatlas.records.render_text import render_text
+
+    sys.stdout.write(render_text(build_detail(document)))
+
+
+@main.command()
+@click.argument("nct_id", callback=nct_id_argument)
+@with_store
+def history(nct_id: str, store: Store) -> None:
+    """List the stored versions of a trial and the modules each one changed."""
+    versions = store.versions(nct_id)
+    if not versions:
+        fail(f"{nct_id} is not in the store")
+    for info in versions:
+        click.echo(f"version {info.version}  {info.ingested_at}  {info.source}")
+        if info.version == 1:
+            click.echo("    (first version)")
+        else:
+            click.echo(f"    changed: {', '.join(info.changed_modules) or '(nothing)'}")
+
+
+@main.command()
+@click.argument("nct_id", callback=nct_id_argument)
+@click.argument("v1", type=click.IntRange(1))
+@click.argument("v2", type=click.IntRange(1))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@with_store
+def diff(nct_id: str, v1: int, v2: int, fmt: str, store: Store) -> None:
+    """Show the field-level differences between two versions of a trial."""
+    from trialatlas.store.versions import diff_documents
+
+    old, new = store.document(nct_id, v1), store.document(nct_id, v2)
+    for version, document in ((v1, old), (v2, new)):
+        if document is None:
+            fail(f"{nct_id} has no version {version} (see `trialatlas history {nct_id}`)")
+    assert old is not None and new is not None
+    changes = diff_documents(old, new)
+    if fmt == "json":
+        rows = [{"path": c.path, "kind": c.kind, "old": c.old, "new": c.new} for c in changes]
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if not changes:
+        stdout.print(f"{nct_id}: versions {v1} and {v2} are identical")
+    for change in changes:
+        stdout.print(f"[bold]{change.path}[/bold] ({change.kind})", highlight=False)
+        if change.old is not None:
+            stdout.print(f"  [red]- {change.old!s}[/red]", highlight=False, markup=False)
+        if change.new is not None:
+            stdout.print(f"  [green]+ {change.new!s}[/green]", highlight=False, markup=False)
+
+
+_CSV_COLUMNS = (
+    "nct_id", "brief_title", "acronym", "overall_status", "phases", "study_type", "start_date",
+    "primary_completion_date", "completion_date", "first_posted_date", "last_update_date",
+    "enrollment", "enrollment_type", "sex", "min_age_days", "max_age_days",
+    "healthy_volunteers", "conditions", "keywords", "mesh_terms", "interventions", "countries",
+    "lead_sponsor", "lead_sponsor_class", "has_results",
+)  # fmt: skip
+
+
+def _csv_row(document: dict[str, Any]) -> list[Any]:
+    from trialatlas.records.document import study_columns
+
+    c = study_columns(document)
+    values: dict[str, Any] = {name: getattr(c, name) for name in _CSV_COLUMNS if hasattr(c, name)}
+    for name in ("start", "primary_completion", "completion", "first_posted", "last_update"):
+        values[f"{name}_date"] = getattr(c, name).date
+    return ["|".join(v) if isinstance(v, tuple) else v for v in map(values.get, _CSV_COLUMNS)]
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File.")
+@with_store
+def export(fmt: str, output: Path | None, store: Store) -> None:
+    """Export every current record: documents as JSON Lines, or listing columns as CSV."""
+    with output.open("w", newline="") if output else sys.stdout as out:
+        if fmt == "jsonl":
+            for document in store.iter_documents():
+                out.write(orjson.dumps(document).decode() + "\n")
+        else:
+            writer = csv.writer(out)
+            writer.writerow(_CSV_COLUMNS)
+            writer.writerows(_csv_row(document) for document in store.iter_documents())
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@with_store
+def stats(fmt: str, store: Store) -> None:
+    """Count the stored trials by overall status, phase and study type."""
+    counts = {
+        column: store.counts_by(column) for column in ("overall_status", "phase", "study_type")
+    }
+    if fmt == "json":
+        payload = {"studies": store.count()} | {
+            column: {str(value): n for value, n in rows} for column, rows in counts.items()
+        }
+        sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    stdout.print(f"{store.count():,} studies")
+    for column, rows in counts.items():
+        table = Table(column.replace("_", " "), "studies", box=None)
+        for value, n in rows:
+            table.add_row(value or "(none)", f"{n:,}")
+        stdout.print(table)
+
+
+@main.command()
+@click.option("--count", "-n", type=click.IntRange(1, 1_000_000), required=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@with_store
+def synth(count: int, out: Path, seed: int, store: Store) -> None:
+    """Write N synthetic studies recombined from the stored real ones (NCT99xxxxxx ids).
+
+    Output is JSON Lines, gzipped when FILE ends in .gz; each record is marked
+    "trialatlas": {"synthetic": true}.
+    """
+    from trialatlas.synth import write_synthetic
+
+    pool = [d for d in store.iter_documents() if not d.get("trialatlas", {}).get("synthetic")]
+    if not pool:
+        fail("the store holds no real studies to recombine: ingest some first", code=2)
+    with Progress(console=stderr, transient=True) as progress:
+        task = progress.add_task("synth", total=count)
+        write_synthetic(
+            pool, count, out, seed=seed, on_progress=lambda n: progress.update(task, completed=n)
+        )
+    stdout.print(f"{count:,} synthetic studies written to {out}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option(
+    "--database", envvar=DATABASE_ENV, default=DEFAULT_DATABASE, show_default=True,
+    metavar="PATH|URL", help=f"SQLite file or postgresql:// URL (env {DATABASE_ENV}).",
+)  # fmt: skip
+def serve(host: str, port: int, workers: int, database: str) -> None:
+    """Serve the registry web site and its JSON API (uvicorn)."""
+    import uvicorn
+
+    os.environ[DATABASE_ENV] = database  # workers build the app from the environment
+    uvicorn.run(
+        "trialatlas.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The ingest pipeline: paths -> units -> study documents -> prepared rows -> the store.
+
+Decoding, validation, hashing and index-text extraction are pure functions of a unit's
+bytes, so they run in worker processes while the parent reads archives and writes to the
+store; the store write is the only serial step. Each input PATH is one batch: an NCT id
+seen twice in one batch is an error for the second occurrence, while the same id in a
+later PATH is a new version.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trialatlas.records.document import content_hash, encode, nct_id_of, study_columns
+from trialatlas.records.errors import RecordError
+from trialatlas.records.index_text import index_text
+from trialatlas.records.readers import ReadFailure, Unit, decode_unit, read_units
+from trialatlas.store.base import Change, PreparedStudy, Store
+
+WRITE_BATCH = 1000
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: counts by outcome and every failure with its place and reason."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failures: list[ReadFailure] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.added + self.updated + self.unchanged + len(self.failures)
+
+    def count(self, change: Change) -> None:
+        setattr(self, change.value, getattr(self, change.value) + 1)
+
+
+def prepare(location: str, document: object) -> PreparedStudy | ReadFailure:
+    """Validate one document and compute everything the store writes for it."""
+    try:
+        nct_id = nct_id_of(document)
+        assert isinstance(document, dict)
+        columns = study_columns(document)
+        return PreparedStudy(
+            location=location,
+            nct_id=nct_id,
+            document_json=encode(document),
+            content_hash=content_hash(document),
+            columns=columns,
+            index_text=index_text(document),
+        )
+    except RecordError as exc:
+        where = f"{location} ({exc.location})" if exc.location else location
+        return ReadFailure(where, exc.reason)
+
+
+def prepare_unit(unit: Unit | ReadFailure) -> tuple[str, list[PreparedStudy | ReadFailure]]:
+    """Everything in one unit, prepared, with the unit's origin; runs in worker processes."""
+    if isinstance(unit, ReadFailure):
+        return "", [unit]
+    items = [
+        item if isinstance(item, ReadFailure) else prepare(*item) for item in decode_unit(unit)
+    ]
+    return unit.origin, items
+
+
+def _prepared(
+    units: Iterable[Unit | ReadFailure], jobs: int
+) -> Iterator[tuple[str, list[PreparedStudy | ReadFailure]]]:
+    if jobs <= 1:
+        yield from map(prepare_unit, units)
+        return
+    context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    with context.Pool(jobs) as pool:
+        yield from pool.imap(prepare_unit, units, chunksize=16)
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[Path],
+    *,
+    jobs: int = 1,
+    on_progress: Callable[[IngestReport], None] | None = None,
+) -> IngestReport:
+    """Ingest every study found under ``paths`` into ``store``; never raises for bad records.
+
+    Files are taken in order, so a later snapshot of a trial becomes its newer version.
+    Within one file or archive an NCT id may appear once; a repeat is reported as failed.
+    """
+    report = IngestReport()
+    pending: list[PreparedStudy] = []
+    seen: dict[str, str] = {}
+    current_origin = ""
+
+    def flush() -> None:
+        for change in store.write(pending):
+            report.count(change)
+        pending.clear()
+        if on_progress:
+            on_progress(report)
+
+    units = (unit for path in paths for unit in read_units(path))
+    for origin, items in _prepared(units, jobs):
+        if origin and origin != current_origin:
+            seen.clear()  # a new file: its ids may repeat earlier ones as new versions
+            current_origin = origin
+        for item in items:
+            if isinstance(item, ReadFailure):
+                report.failures.append(item)
+            elif item.nct_id in seen:
+                first = seen[item.nct_id]
+                report.failures.append(
+                    ReadFailure(
+                        item.location,
+                        f"duplicate NCT id {item.nct_id} in the same file (first at {first})",
+                    )
+                )
+            else:
+                seen[item.nct_id] = item.location
+                pending.append(item)
+        if len(pending) >= WRITE_BATCH:
+            flush()
+    flush()
+    return report

@@ -1,0 +1,78 @@
+"""The storage interface every backend implements, and the values that cross it.
+
+The ingest pipeline hands a store fully prepared studies (validated, serialised, hashed,
+columns extracted), so a backend only decides how to write them atomically and how to
+read them back. Versions: a changed document for a known NCT id becomes version N+1; an
+identical one (same content hash) is not stored again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from trialatlas.records.document import StudyColumns
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedStudy:
+    """A validated study ready to store: what the reader found and what the store indexes."""
+
+    location: str
+    nct_id: str
+    document_json: bytes
+    content_hash: str
+    columns: StudyColumns
+    index_text: tuple[str, ...]
+
+
+class Change(StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    nct_id: str
+    version: int
+    content_hash: str
+    source: str
+    ingested_at: str
+    changed_modules: tuple[str, ...]
+
+
+# The columns `stats` and facets may count by, mapped to how each is stored.
+COUNTABLE = ("overall_status", "phase", "study_type")
+
+
+class Store(Protocol):
+    """What the rest of trialatlas may ask of a store; backends live beside this module."""
+
+    def write(self, studies: Sequence[PreparedStudy]) -> list[Change]:
+        """Store a batch in one transaction; one Change per study, in order.
+
+        A new version records the study's location as its source."""
+        ...
+
+    def document(self, nct_id: str, version: int | None = None) -> dict[str, Any] | None:
+        """The current document, or the given version; None when unknown."""
+        ...
+
+    def versions(self, nct_id: str) -> list[VersionInfo]:
+        """Every stored version of a study, oldest first."""
+        ...
+
+    def iter_documents(self) -> Iterator[dict[str, Any]]:
+        """Every current document, in NCT id order."""
+        ...
+
+    def count(self) -> int: ...
+
+    def counts_by(self, column: str) -> list[tuple[str | None, int]]:
+        """Study counts by one of COUNTABLE, most frequent first."""
+        ...
+
+    def close(self) -> None: ...
