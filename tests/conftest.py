@@ -35,7 +35,7 @@ def corpus(
     """The demo records plus every shared ClinicalTrials.gov record, ingested once."""
     path = tmp_path_factory.mktemp("corpus") / "corpus.db"
     store = SQLiteStore(path)
-    report = ingest(store, [DEMO, ctgov_dir], jobs=2)
+    report = ingest(store, [DEMO, ctgov_dir], workers=1)
     yield store, report
     store.close()
 

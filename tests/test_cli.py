@@ -26,10 +26,10 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def test_ingest_summary_and_exit_zero(db: str) -> None:
-    code, out, _ = invoke("ingest", "-q", "--jobs", "1", "--database", db, str(DEMO))
+    code, out, _ = invoke("ingest", "-q", "--workers", "0", "--database", db, str(DEMO))
     assert code == 0
     assert out.startswith("21 added, 0 updated, 0 unchanged, 0 failed")
-    code, out, _ = invoke("ingest", "-q", "--jobs", "1", "--database", db, str(DEMO))
+    code, out, _ = invoke("ingest", "-q", "--workers", "0", "--database", db, str(DEMO))
     assert out.startswith("0 added, 0 updated, 21 unchanged, 0 failed")
 
 
@@ -38,7 +38,7 @@ def test_partial_failure_exits_one_and_names_the_record(db: str, tmp_path: Path)
     inputs.mkdir()
     (inputs / "bad.json").write_text('{"protocolSection": {"identificationModule": {}}}')
     (inputs / "good.json").write_text((DEMO / "NCT04952155.json").read_text())
-    code, out, err = invoke("ingest", "-q", "--jobs", "1", "--database", db, str(inputs))
+    code, out, err = invoke("ingest", "-q", "--workers", "0", "--database", db, str(inputs))
     assert code == 1
     assert out.startswith("1 added")
     assert "bad.json: missing NCT id (protocolSection.identificationModule.nctId)" in err
@@ -55,12 +55,12 @@ def test_bad_usage_exits_two(db: str) -> None:
 def test_database_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "env.db"
     monkeypatch.setenv("TRIALATLAS_DATABASE", str(target))
-    assert invoke("ingest", "-q", "--jobs", "1", str(DEMO / "NCT04952155.json"))[0] == 0
+    assert invoke("ingest", "-q", "--workers", "0", str(DEMO / "NCT04952155.json"))[0] == 0
     assert target.exists()
 
 
 def test_show_renders_the_seed_sections(db: str) -> None:
-    invoke("ingest", "-q", "--jobs", "1", "--database", db, str(DEMO))
+    invoke("ingest", "-q", "--workers", "0", "--database", db, str(DEMO))
     code, out, _ = invoke("show", "--database", db, "NCT04952155")
     assert code == 0
     headings = [
@@ -96,11 +96,11 @@ def test_show_unknown_trial_is_an_error(db: str) -> None:
 
 def test_history_and_diff(db: str, tmp_path: Path) -> None:
     document = json.loads((DEMO / "NCT04952155.json").read_text())
-    invoke("ingest", "-q", "--jobs", "1", "--database", db, str(DEMO / "NCT04952155.json"))
+    invoke("ingest", "-q", "--workers", "0", "--database", db, str(DEMO / "NCT04952155.json"))
     document["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
     changed = tmp_path / "changed.json"
     changed.write_text(json.dumps(document))
-    assert invoke("ingest", "-q", "--jobs", "1", "--database", db, str(changed))[1].startswith(
+    assert invoke("ingest", "-q", "--workers", "0", "--database", db, str(changed))[1].startswith(
         "0 added, 1 updated"
     )
     code, out, _ = invoke("history", "--database", db, "NCT04952155")
@@ -122,7 +122,7 @@ def test_history_and_diff(db: str, tmp_path: Path) -> None:
 
 
 def test_export_and_stats(db: str) -> None:
-    invoke("ingest", "-q", "--jobs", "1", "--database", db, str(DEMO))
+    invoke("ingest", "-q", "--workers", "0", "--database", db, str(DEMO))
     code, out, _ = invoke("export", "--database", db, "--format", "jsonl")
     ids = [
         json.loads(line)["protocolSection"]["identificationModule"]["nctId"]
@@ -152,11 +152,11 @@ def test_export_and_stats(db: str) -> None:
 
 
 def test_synth_marks_records_and_uses_reserved_ids(db: str, tmp_path: Path) -> None:
-    invoke("ingest", "-q", "--jobs", "1", "--database", db, str(DEMO))
+    invoke("ingest", "-q", "--workers", "0", "--database", db, str(DEMO))
     out_file = tmp_path / "synthetic.jsonl.gz"
     code, _, _ = invoke("synth", "--database", db, "--count", "50", "--out", str(out_file))
     assert code == 0
-    code, out, _ = invoke("ingest", "-q", "--jobs", "1", "--database", db, str(out_file))
+    code, out, _ = invoke("ingest", "-q", "--workers", "0", "--database", db, str(out_file))
     assert (code, out[:10]) == (0, "50 added, ")
     synthetic = [
         json.loads(line)

@@ -73,16 +73,16 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
-    "--jobs",
+    "--workers",
     "-j",
-    type=click.IntRange(1, 64),
-    default=min(os.cpu_count() or 1, 4),
+    type=click.IntRange(0, 64),
+    default=max((os.cpu_count() or 1) - 1, 1),
     show_default=True,
-    help="Worker processes that decode and validate records.",
+    help="Processes that decode and validate while this one writes (0: all in one).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @with_store
-def ingest(paths: tuple[Path, ...], jobs: int, quiet: bool, store: Store) -> None:
+def ingest(paths: tuple[Path, ...], workers: int, quiet: bool, store: Store) -> None:
     """Ingest ClinicalTrials.gov records: API v2 JSON in any layout, legacy XML, archives.
 
     Each PATH is a file, a directory or an archive (.zip, .tar.gz, .gz), format detected
@@ -113,7 +113,7 @@ def ingest(paths: tuple[Path, ...], jobs: int, quiet: bool, store: Store) -> Non
                 failed=len(report.failures),
             )
 
-        report = run_ingest(store, paths, jobs=jobs, on_progress=on_progress)
+        report = run_ingest(store, paths, workers=workers, on_progress=on_progress)
     elapsed = time.perf_counter() - started
     for failure in report.failures:
         stderr.print(f"[red]failed[/red] {failure}", highlight=False, soft_wrap=True)

@@ -71,13 +71,13 @@ def prepare_unit(unit: Unit | ReadFailure) -> tuple[str, list[PreparedStudy | Re
 
 
 def _prepared(
-    units: Iterable[Unit | ReadFailure], jobs: int
+    units: Iterable[Unit | ReadFailure], workers: int
 ) -> Iterator[tuple[str, list[PreparedStudy | ReadFailure]]]:
-    if jobs <= 1:
+    if workers == 0:
         yield from map(prepare_unit, units)
         return
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-    with context.Pool(jobs) as pool:
+    with context.Pool(workers) as pool:
         yield from pool.imap(prepare_unit, units, chunksize=16)
 
 
@@ -85,11 +85,12 @@ def ingest(
     store: Store,
     paths: Iterable[Path],
     *,
-    jobs: int = 1,
+    workers: int = 0,
     on_progress: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
     """Ingest every study found under ``paths`` into ``store``; never raises for bad records.
 
+    ``workers`` processes decode and validate while this one writes; 0 does it all here.
     Files are taken in order, so a later snapshot of a trial becomes its newer version.
     Within one file or archive an NCT id may appear once; a repeat is reported as failed.
     """
@@ -106,7 +107,7 @@ def ingest(
             on_progress(report)
 
     units = (unit for path in paths for unit in read_units(path))
-    for origin, items in _prepared(units, jobs):
+    for origin, items in _prepared(units, workers):
         if origin and origin != current_origin:
             seen.clear()  # a new file: its ids may repeat earlier ones as new versions
             current_origin = origin
