@@ -1,0 +1,1142 @@
+"""Structured, explainable constraints from eligibility criteria.
+
+Each criterion item yields typed constraints (age, sex, reproduction, conditions, lab and
+vital thresholds, scores, time windows, treatments, study participation, administrative
+items, lost comparators), and every constraint carries the span of the item text it was read
+from and the name of the rule that read it, so a match can always be explained by pointing
+at the words. Rules are tables and regular expressions (see ``lexicon``); nothing is learned.
+
+Extraction is a pure function of the criteria text, so ``analyze_criteria`` caches results
+by a hash of the text (``criteria_key``): a stored trial is analysed once, and the matcher's
+cost per trial is the comparison alone.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import hashlib
+import itertools
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar
+
+from trialatlas.eligibility import lexicon, units
+from trialatlas.eligibility.criteria import Criterion, Kind, ParsedCriteria, parse_criteria
+from trialatlas.eligibility.negation import ContextFinder
+from trialatlas.eligibility.terms import Key, concept_key, display_key, gazetteer
+
+# Bump when rules change: cached analyses keyed by an older version are not reused.
+EXTRACTOR_VERSION = 1
+
+Span = tuple[int, int]
+
+
+# --- constraint types ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Constraint:
+    """What one rule read from one span of a criterion (offsets into the item text)."""
+
+    type: ClassVar[str] = "constraint"
+    span: Span
+    text: str
+    rule: str
+    negated: bool = False
+    hedged: bool = False
+    ambiguous: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = display_key(value) if isinstance(value, frozenset) else value
+        out["span"] = list(self.span)
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgeLimit(Constraint):
+    """Age in years within [low, high]; either end may be open.
+
+    ``qualifier``: the age says whom the item is for ("For subjects ≥ 6 months to < 5 years
+    of age: ..."), it is not required of everyone.
+    """
+
+    type: ClassVar[str] = "age"
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    qualifier: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SexLimit(Constraint):
+    type: ClassVar[str] = "sex"
+    sex: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reproductive(Constraint):
+    """pregnant, lactating, contraception, childbearing_potential or pregnancy_plans."""
+
+    type: ClassVar[str] = "reproductive"
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Condition(Constraint):
+    """A condition named in the criterion, with its concept key and narrowing words.
+
+    ``excepted``: named as an exception ("other than basal cell carcinoma"); ``incidental``:
+    named only as the object of a preposition ("chemotherapy for lymphoma", "allergy to
+    penicillin"), so the criterion is not about having it.
+    """
+
+    type: ClassVar[str] = "condition"
+    phrase: str
+    key: Key
+    qualifiers: tuple[str, ...] = ()
+    historical: bool = False
+    excepted: bool = False
+    incidental: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Treatment(Constraint):
+    type: ClassVar[str] = "treatment"
+    phrase: str
+    key: Key
+    qualifiers: tuple[str, ...] = ()
+    excepted: bool = False
+    incidental: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurement(Constraint):
+    """A lab, vital or score threshold: value in [low, high] (ends open when None).
+
+    ``unit`` is the canonical unit key of ``low``/``high`` after conversion (or "ULN" for
+    multiples of the upper limit of normal); ``written`` is what the criterion said.
+    An ambiguous comparator ("=30", lost ≤/≥) leaves the direction unknown: ``low == high``.
+    """
+
+    type: ClassVar[str] = "measurement"
+    name: str
+    category: str
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    unit: str | None = None
+    written: str = ""
+    unit_assumed: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimeWindow(Constraint):
+    """ "within 2 months before enrollment" (within) or "at least 4 weeks since" (at_least)."""
+
+    type: ClassVar[str] = "time_window"
+    relation: str
+    days: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Participation(Constraint):
+    """Taking part in another study, or receiving investigational drugs."""
+
+    type: ClassVar[str] = "participation"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Administrative(Constraint):
+    """Consent, willingness, language: nothing a profile can answer."""
+
+    type: ClassVar[str] = "administrative"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ambiguity(Constraint):
+    """A comparator lost to encoding ("=1.0mg/kg/d" where ≤ or ≥ was meant)."""
+
+    type: ClassVar[str] = "ambiguity"
+    note: str
+
+
+# --- text views ----------------------------------------------------------------------------
+
+_FULLWIDTH = str.maketrans(
+    {
+        "＜": "<",
+        "＞": ">",
+        "≦": "≤",
+        "≧": "≥",
+        "⩽": "≤",
+        "⩾": "≥",
+        "（": "(",
+        "）": ")",
+        "～": "~",
+        "，": ",",
+        "＝": "=",
+        "Ⅰ": "i",
+        "Ⅱ": "ii",
+        "Ⅲ": "iii",
+        "Ⅳ": "iv",
+    }
+)
+_ESCAPE = re.compile(r"\\(?=[^\w\s])")
+
+
+def view(text: str) -> str:
+    """Lower-cased, markdown escapes ("\\>") blanked, same length as ``text``."""
+    low = text.translate(_FULLWIDTH).lower()
+    if len(low) != len(text):
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text.translate(_FULLWIDTH))
+        if len(low) != len(text):
+            low = text
+    return _ESCAPE.sub(" ", low)
+
+
+# --- comparators and numbers ---------------------------------------------------------------
+
+_COMPARATORS: tuple[tuple[str, str], ...] = (
+    (
+        r"greater than or equal to|more than or equal to|equal to or (?:greater|more|higher) than"
+        r"|higher than or equal to|at least|no less than|not less than|not lower than|"
+        r"not below|minimum(?: of)?|≥|>\s*=|=>|>\s*/\s*=|>\s*or\s*=",
+        ">=",
+    ),
+    (
+        r"less than or equal to|equal to or (?:less|lower) than|lower than or equal to|at most|"
+        r"no more than|not more than|no greater than|not greater than|no higher than|"
+        r"not higher than|not above|not exceeding|not to exceed|does not exceed|up to|"
+        r"maximum(?: of)?|≤|<\s*=|=<|<\s*/\s*=|<\s*or\s*=",
+        "<=",
+    ),
+    (
+        r"greater than|more than|higher than|above|over|exceeding|exceeds?|in excess of|"
+        r"elevated (?:to|above)|>",
+        ">",
+    ),
+    (r"less than|lower than|below|under|fewer than|<", "<"),
+    (r"(?<![<>≤≥=!])=(?!=)|\?(?=\s*\d)", "?"),
+)
+_COMPARATOR_OF = [(re.compile(p), c) for p, c in _COMPARATORS]
+COMP = "|".join(f"(?:{p})" for p, _ in _COMPARATORS)
+NUM = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)"
+_TRAILS: tuple[tuple[str, str], ...] = (
+    (r"or (?:more|greater|higher|above|over|better)|and (?:above|over|higher|greater)|\+", ">="),
+    (r"or (?:less|lower|below|fewer|under)|and (?:below|under|lower|less)", "<="),
+    (r">(?=\s*[)\],;.]|\s*$)", ">"),
+    (r"<(?=\s*[)\],;.]|\s*$)", "<"),
+)
+TRAIL = "|".join(f"(?:{p})" for p, _ in _TRAILS)
+_TRAIL_OF = [(re.compile(p), c) for p, c in _TRAILS]
+
+
+def comparator(written: str) -> str:
+    """Canonical comparator of a written one (">=", "<=", ">", "<" or "?" when lost)."""
+    written = written.strip()
+    for pattern, canonical in _COMPARATOR_OF:
+        if pattern.fullmatch(written):
+            return canonical
+    for pattern, canonical in _TRAIL_OF:
+        if pattern.fullmatch(written):
+            return canonical
+    return "?"
+
+
+def number(written: str) -> float:
+    """ "80,000" -> 80000; "1,5" (decimal comma) -> 1.5."""
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", written):
+        return float(written.replace(",", ""))
+    return float(written.replace(",", "."))
+
+
+def bounds(op: str, value: float) -> tuple[float | None, float | None, bool, bool]:
+    """(low, high, low_inclusive, high_inclusive) for "op value"; "?" pins both ends."""
+    return {
+        ">=": (value, None, True, True),
+        ">": (value, None, False, True),
+        "<=": (None, value, True, True),
+        "<": (None, value, True, False),
+    }.get(op, (value, value, True, True))
+
+
+# --- measurements --------------------------------------------------------------------------
+
+_ANALYTE_RE = re.compile(
+    r"\b(?:" + "|".join(alias for a in lexicon.ANALYTES for alias in a.aliases) + r")(?![\w])"
+)
+_ANALYTE_FORMS = [(re.compile("|".join(a.aliases)), a) for a in lexicon.ANALYTES]
+
+
+@functools.lru_cache(maxsize=4096)
+def _analyte_named(surface: str) -> lexicon.Analyte:
+    """Which analyte a matched name is (one regex without groups finds them faster)."""
+    return next(a for pattern, a in _ANALYTE_FORMS if pattern.fullmatch(surface))
+
+
+_UNIT = units.UNIT_PATTERN
+_THRESHOLD = re.compile(
+    rf"(?P<fill>[^\d;<>≤≥=?]{{0,45}}?)"
+    rf"(?:(?P<comp>{COMP})\s*)?(?P<v1>{NUM})(?:\s*(?P<u1>{_UNIT}))?"
+    rf"(?:\s*(?P<sep>-|–|to|~|and)\s*(?:(?P<comp2>{COMP})\s*)?(?P<v2>{NUM})(?:\s*(?P<u2>{_UNIT}))?)?"
+    rf"(?:\s*(?P<trail>{TRAIL}))?",
+    re.IGNORECASE,
+)
+_BEFORE = re.compile(rf"(?P<comp>{COMP})\s*(?P<v1>{NUM})(?:\s*(?P<u1>{_UNIT}))?\s*$", re.I)
+_UNIT_AFTER = re.compile(rf"\s*(?P<u>{_UNIT})", re.IGNORECASE)
+_CLASS = r"iv|iii|ii|i|[0-4]"
+_CLASS_VALUE = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+_SCORE = re.compile(
+    rf"(?P<fill>[^\d;<>≤≥=?]{{0,30}}?)(?:(?P<comp>{COMP})\s*)?"
+    rf"(?P<vals>(?:{NUM}|{_CLASS})(?![a-z\d])%?(?:\s*(?:,\s*)?(?:,|-|–|~|to|or|and|/|and/or)\s*"
+    rf"(?:{NUM}|{_CLASS})(?![a-z\d])%?)*)(?:\s*(?P<trail>{TRAIL}))?",
+    re.IGNORECASE,
+)
+_SCORE_VALUE = re.compile(rf"{NUM}|\b(?:{_CLASS})\b")
+_GROUP_JOIN = re.compile(r"\s*(?:,|/|and/or|and|or|&)\s*$")
+_CLAUSE_END = re.compile(r";|\.(?:\s|$)|\n\s*\n")
+_LOST_EQUALS = re.compile(r"(?<![<>≤≥=!\w])=\s*(?=[\d.]|[a-z]{2,})|(?<![\w?])\?(?=\s*\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyteMention:
+    start: int
+    end: int
+    analyte: lexicon.Analyte
+
+
+def analyte_mentions(low: str) -> list[AnalyteMention]:
+    """Where labs, vitals and scores are named in lower-cased text."""
+    return [
+        AnalyteMention(m.start(), m.end(), _analyte_named(m.group()))
+        for m in _ANALYTE_RE.finditer(low)
+        if low[m.start() - 1 : m.start()] != "-"
+    ]
+
+
+def _groups(low: str, mentions: list[AnalyteMention]) -> list[list[AnalyteMention]]:
+    """Mentions joined by "and", "/", "or" share the threshold that follows the last one."""
+    groups: list[list[AnalyteMention]] = []
+    for mention in mentions:
+        if groups and _GROUP_JOIN.fullmatch(low[groups[-1][-1].end : mention.start] or " "):
+            groups[-1].append(mention)
+        else:
+            groups.append([mention])
+    return groups
+
+
+def _unit(analyte: lexicon.Analyte, written: str | None, value: float) -> tuple[str | None, bool]:
+    """Unit key of a threshold, guessed from the value's size when none is written."""
+    if written:
+        return units.for_analyte(units.unit_key(written), analyte.unit), False
+    for low, high, key in analyte.bare:
+        if low <= value <= high:
+            return key, True
+    return analyte.unit, True
+
+
+def _measurement(
+    analyte: lexicon.Analyte,
+    text: str,
+    span: Span,
+    rule: str,
+    op: str,
+    values: tuple[float, float | None],
+    written_unit: str | None,
+    second_op: str | None = None,
+) -> Measurement:
+    """A Measurement in the analyte's canonical unit (kept as written if not convertible)."""
+    first, second = values
+    key, assumed = _unit(analyte, written_unit, max(first, second or first))
+    target = analyte.unit if analyte.unit and key not in (None, "ULN") else key
+    if key is not None and target is not None and key != target:
+        low_c = units.convert(first, key, target, analyte.molar_mass)
+        high_c = None if second is None else units.convert(second, key, target, analyte.molar_mass)
+        if low_c is not None and (second is None or high_c is not None):
+            first, second = low_c, high_c
+        else:
+            target = key  # not convertible: keep the unit as written
+    if second is not None:
+        low, high, lo_inc, hi_inc = first, second, op != ">", (second_op or "<=") != "<"
+    else:
+        low, high, lo_inc, hi_inc = bounds(op, first)
+    return Measurement(
+        span=span,
+        text=text[span[0] : span[1]],
+        rule=rule,
+        ambiguous=op == "?",
+        name=analyte.name,
+        category=analyte.category,
+        low=low,
+        high=high,
+        low_inclusive=lo_inc,
+        high_inclusive=hi_inc,
+        unit=target,
+        written=(written_unit or "").strip(),
+        unit_assumed=assumed,
+    )
+
+
+def _threshold_after(
+    text: str, low: str, group: list[AnalyteMention], stop: int
+) -> list[Measurement] | None:
+    m = _THRESHOLD.match(low, group[-1].end, stop)
+    if m is None or not (m.group("comp") or m.group("v2") or m.group("trail")):
+        return None
+    if _ANALYTE_RE.search(m.group("fill")) or _CHANGE.search(m.group("fill")):
+        return None
+    op = comparator(m.group("comp") or m.group("trail") or "")
+    if m.group("v2") is None and not m.group("comp"):
+        op = comparator(m.group("trail"))
+    rule = "measurement.threshold"
+    if m.group("trail") and not m.group("comp"):
+        rule = "measurement.trailing_comparator"
+    values: tuple[float, float | None] = (number(m.group("v1")), None)
+    second_op = None
+    if m.group("v2") is not None:
+        values = (number(m.group("v1")), number(m.group("v2")))
+        if m.group("comp") and m.group("comp2"):
+            second_op = comparator(m.group("comp2"))
+            rule = "measurement.two_sided"
+        elif m.group("comp"):
+            return None  # "< 5 to 10" reads no clear way
+        else:
+            op, rule = ">=", "measurement.range"
+    written = m.group("u2") or m.group("u1")
+    return [
+        _measurement(
+            mention.analyte, text, (mention.start, m.end()), rule, op, values, written, second_op
+        )
+        for mention in group
+    ]
+
+
+def _threshold_before(text: str, low: str, group: list[AnalyteMention]) -> list[Measurement] | None:
+    """Value first: "≥ 1,500 neutrophils/mm3", "less than 600 lymphocytes"."""
+    first = group[0]
+    m = _BEFORE.search(low, max(0, first.start - 45), first.start)
+    if m is None:
+        return None
+    after = _UNIT_AFTER.match(low, group[-1].end)
+    written = m.group("u1") or (after.group("u") if after else None)
+    end = after.end() if after and not m.group("u1") else group[-1].end
+    op = comparator(m.group("comp"))
+    return [
+        _measurement(
+            mention.analyte,
+            text,
+            (m.start(), end),
+            "measurement.value_first",
+            op,
+            (number(m.group("v1")), None),
+            written,
+        )
+        for mention in group
+    ]
+
+
+def _score(text: str, low: str, group: list[AnalyteMention], stop: int) -> list[Measurement] | None:
+    """Scales written as lists or classes: "ECOG 0, 1 or 2", "NYHA class III or IV"."""
+    m = _SCORE.match(low, group[-1].end, stop)
+    if m is None or _ANALYTE_RE.search(m.group("fill")):
+        return None
+    values = [
+        _CLASS_VALUE.get(v) if v in _CLASS_VALUE else number(v)
+        for v in _SCORE_VALUE.findall(m.group("vals"))
+    ]
+    if not values:
+        return None
+    before = low[max(0, group[0].start - 3) : group[0].start]
+    written = m.group("comp") or m.group("trail")
+    if written is None and "=" in before and not re.search(r"[<>≤≥]", before):
+        written = "="
+    op = comparator(written) if written else None
+    start = group[0].start
+    if op == "?" and "=" in before:
+        start -= len(before) - before.index("=")
+    span = (start, m.end())
+    rule = "score.lost_comparator" if op == "?" else "score.threshold" if op else "score.values"
+    out = []
+    for mention in group:
+        if op is None:
+            low_v, high_v = float(min(values)), float(max(values))
+            out.append(
+                Measurement(
+                    span=span,
+                    text=text[span[0] : span[1]],
+                    rule=rule,
+                    name=mention.analyte.name,
+                    category=mention.analyte.category,
+                    low=low_v,
+                    high=high_v,
+                    unit=mention.analyte.unit,
+                )
+            )
+        else:
+            lo, hi, lo_inc, hi_inc = bounds(op, float(values[0]))
+            out.append(
+                Measurement(
+                    span=span,
+                    text=text[span[0] : span[1]],
+                    rule=rule,
+                    ambiguous=op == "?",
+                    name=mention.analyte.name,
+                    category=mention.analyte.category,
+                    low=lo,
+                    high=hi,
+                    low_inclusive=lo_inc,
+                    high_inclusive=hi_inc,
+                    unit=mention.analyte.unit,
+                )
+            )
+    return out
+
+
+# Thresholds need a number or a class numeral; most criteria have neither.
+_HAS_VALUE = re.compile(r"\d|\b(?:i{1,3}|iv)\b")
+_HAS_DIGIT = re.compile(r"\d")
+_HAS_TIME_UNIT = re.compile(r"\b(?:hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?)\b")
+
+
+# A threshold on a change ("a decrease in systolic BP of ≥ 20 mmHg") is not a level.
+_CHANGE = re.compile(
+    r"\b(?:decrease\w*|drop\w*|fall\w*|reduc\w*|increase\w*|rise|rising|change\w*|"
+    r"variation|fluctuat\w*|ratio|nadir|peak|after)\b"
+)
+
+
+def _measurements(text: str, low: str) -> list[Measurement]:
+    if not _HAS_VALUE.search(low):
+        return []
+    mentions = analyte_mentions(low)
+    found: list[Measurement] = []
+    groups = _groups(low, mentions)
+    for n, group in enumerate(groups):
+        if _CHANGE.search(low, max(0, group[0].start - 25), group[0].start):
+            continue
+        clause = _CLAUSE_END.search(low, group[-1].end)
+        stop = min(
+            groups[n + 1][0].start if n + 1 < len(groups) else len(low),
+            clause.start() if clause else len(low),
+        )
+        scale = group[0].analyte.category == "score" and group[0].analyte.unit != "kg/m2"
+        result = (
+            (_score(text, low, group, stop) if scale else None)
+            or _threshold_after(text, low, group, stop)
+            or _threshold_before(text, low, group)
+        )
+        found.extend(result or ())
+    return found
+
+
+_UNTIL_DELIMITER = re.compile(r"[^,;)\]]*")
+
+
+def _lost_comparators(text: str, low: str, taken: list[Span]) -> list[Ambiguity]:
+    """Every "=" or "?" that stands where ≤ or ≥ was meant, unless a rule already read it."""
+    out = []
+    for m in _LOST_EQUALS.finditer(low):
+        if any(s <= m.start() < e for s, e in taken):
+            continue
+        tail = _UNTIL_DELIMITER.match(low, m.end())
+        end = tail.end() if tail else m.end()
+        out.append(
+            Ambiguity(
+                span=(m.start(), end),
+                text=text[m.start() : end],
+                rule="comparator.lost_encoding",
+                ambiguous=True,
+                note="'=' stands where ≤ or ≥ was probably meant; direction unknown",
+            )
+        )
+    return out
+
+
+# --- age and sex ---------------------------------------------------------------------------
+
+_AGE_UNIT = r"(?P<u>years?|yrs?|y/?o|months?|mos?|weeks?|wks?|days?)"
+_AGE_UNIT_YEARS = {"y": 1.0, "m": 1 / 12, "w": 7 / 365.25, "d": 1 / 365.25}
+_AGE_CUE_BEFORE = (
+    r"(?:\bage[ds]?\b|\baged\b|\bages\b|adults?|patients?|participants?|subjects?|men|women|"
+    r"males?|females?|children|volunteers?|individuals?|persons?|people|boys?|girls?|"
+    r"infants?|adolescents?)[\s:(]*(?:of|between|from|is|must be|at|range|:)?[\s:(]*"
+)
+_AGE_CUE_AFTER = r"\s*(?:of age|old|years? of age)"
+_AGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "age.range",
+        re.compile(
+            rf"(?:{_AGE_CUE_BEFORE}(?:between\s+)?(?P<lo>\d{{1,3}})\s*(?:{_AGE_UNIT}\s*)?"
+            rf"(?:-|–|to|and|~)\s*(?P<hi>\d{{1,3}})\s*(?:{_AGE_UNIT.replace('<u>', '<u2>')})?)"
+            rf"|(?:(?:between\s+)?(?P<lo2>\d{{1,3}})\s*(?:-|–|to|and|~)\s*(?P<hi2>\d{{1,3}})\s*"
+            rf"{_AGE_UNIT.replace('<u>', '<u3>')}{_AGE_CUE_AFTER})"
+        ),
+    ),
+    (
+        "age.bound",
+        re.compile(
+            rf"(?:{_AGE_CUE_BEFORE}(?P<comp>{COMP}|older than|younger than)\s*(?P<v>\d{{1,3}})"
+            rf"(?:\s*{_AGE_UNIT})?)"
+            rf"|(?:(?P<comp2>{COMP}|older than|younger than)\s*(?P<v2>\d{{1,3}})(?![\d.,])\s*"
+            rf"(?:{_AGE_UNIT.replace('<u>', '<u2>')})?(?:{_AGE_CUE_AFTER})?)"
+        ),
+    ),
+    (
+        "age.trailing",
+        re.compile(
+            rf"(?P<v>\d{{1,3}})\s*(?:{_AGE_UNIT}\s*)?(?:{_AGE_CUE_AFTER}\s*)?(?:or|and)\s+"
+            r"(?P<dir>older|over|above|greater|more|up|younger|under|below|less)"
+        ),
+    ),
+)
+_AGE_DIRECTION = {
+    "older": ">=",
+    "over": ">=",
+    "above": ">=",
+    "greater": ">=",
+    "more": ">=",
+    "up": ">=",
+    "younger": "<=",
+    "under": "<=",
+    "below": "<=",
+    "less": "<=",
+}
+
+
+def _years(value: float, unit: str | None) -> float:
+    return value * _AGE_UNIT_YEARS.get((unit or "y")[0], 1.0)
+
+
+def _age_cue(low: str, m: re.Match[str], context: tuple[str, ...]) -> bool:
+    """Numbers are ages only with a cue: "age", "years old", a person word, an "Age:" heading."""
+    if any(re.match(r"\s*age\s*:", view(c)) for c in context):
+        return True
+    body = m.group()
+    return bool(
+        re.search(r"age|old|younger|y/?o\b", body)
+        or re.search(_AGE_CUE_BEFORE, body)
+        or (m.start() <= 3 and re.search(r"years?|yrs?", body))
+    )
+
+
+def _age_limit(rule: str, m: re.Match[str], text: str) -> AgeLimit | None:
+    groups = m.groupdict()
+    unit = groups.get("u") or groups.get("u2") or groups.get("u3")
+    if rule == "age.range":
+        lo = float(groups.get("lo") or groups["lo2"])
+        hi = float(groups.get("hi") or groups["hi2"])
+        span = (m.start("lo") if groups.get("lo") else m.start(), m.end())
+        if lo > hi:
+            return None
+        return AgeLimit(
+            span=span,
+            text=text[span[0] : span[1]],
+            rule=rule,
+            low=_years(lo, unit),
+            high=_years(hi, unit),
+        )
+    written = groups.get("comp") or groups.get("comp2") or ""
+    if rule == "age.trailing":
+        op = _AGE_DIRECTION[groups["dir"]]
+    else:
+        op = {"older than": ">", "younger than": "<"}.get(written) or comparator(written)
+    low, high, low_inc, high_inc = bounds(op, _years(float(groups.get("v") or groups["v2"]), unit))
+    return AgeLimit(
+        span=m.span(),
+        text=text[m.start() : m.end()],
+        rule=rule,
+        ambiguous=op == "?",
+        low=low,
+        high=high,
+        low_inclusive=low_inc,
+        high_inclusive=high_inc,
+    )
+
+
+_AGE_JOIN = re.compile(r"\s*(?:and|,|&)\s*")
+# "Caregiver of a child aged 3 months to 4 years": someone else's age.
+_OTHER_PERSON = re.compile(
+    r"\b(?:of|with|has|have) (?:a |an |the |their |his |her |one |at least one )?"
+    r"(?:child|children|infant|infants|baby|babies|son|daughter|kid|kids)\W*$"
+)
+_AGE_QUALIFIER = re.compile(r"^\W*(?:for|among|in|all|only for|applicable to)\b|:\s*\S")
+
+
+def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
+    """The age range of an item; "aged > 18 years and < 70 years" joins its two bounds."""
+    if not _HAS_DIGIT.search(low):
+        return []
+    found: list[AgeLimit] = []
+    for rule, pattern in _AGE_PATTERNS:
+        for m in pattern.finditer(low):
+            if any(a.span[0] < m.end() and m.start() < a.span[1] for a in found):
+                continue
+            if _OTHER_PERSON.search(low, max(0, m.start() - 30), m.start()):
+                continue
+            joined = bool(found) and _AGE_JOIN.fullmatch(low[found[-1].span[1] : m.start()])
+            if joined or _age_cue(low, m, context) or low.lstrip().startswith("age"):
+                limit = _age_limit(rule, m, text)
+                if limit:
+                    found.append(limit)
+    found.sort(key=lambda a: a.span)
+    if found and _AGE_QUALIFIER.search(low[: found[0].span[0]] + low[found[-1].span[1] :][:3]):
+        found = [replace(a, qualifier=True, rule=a.rule + ".qualifier") for a in found]
+    lows = [a for a in found if a.high is None]
+    highs = [a for a in found if a.low is None]
+    if len(found) == 2 and len(lows) == 1 and len(highs) == 1:
+        first, last = found
+        return [
+            AgeLimit(
+                qualifier=first.qualifier,
+                span=(first.span[0], last.span[1]),
+                text=text[first.span[0] : last.span[1]],
+                rule="age.bounds" + (".qualifier" if first.qualifier else ""),
+                ambiguous=first.ambiguous or last.ambiguous,
+                low=lows[0].low,
+                low_inclusive=lows[0].low_inclusive,
+                high=highs[0].high,
+                high_inclusive=highs[0].high_inclusive,
+            )
+        ]
+    return found  # several ranges are alternatives ("6-59 months or >50 years")
+
+
+_SEX_START = re.compile(
+    r"^\W*(?:only\s+)?(?:healthy\s+|adult\s+|post-?\s?menopausal\s+|pre-?\s?menopausal\s+|"
+    r"ambulatory\s+|non-?pregnant\s+)*(?P<sex>wom[ae]n|females?|m[ae]n|males?|girls?|boys?)"
+    r"(?:\s+(?:patients?|subjects?|participants?|volunteers?|only|individuals?))?"
+    r"(?=\s*(?:$|[,.;:(]|aged?\b|age\b|between|\d|≥|>|with\b|diagnosed|of any|over\b|older|"
+    r"from\b|who (?:have|has|had|were|are (?:diagnosed|at|scheduled|undergoing|receiving))))"
+)
+_BOTH_SEXES = re.compile(
+    r"\b(?:m[ae]n|males?|boys?)\s*(?:or|and|/|&)\s*(?:wom[ae]n|females?|girls?)\b|"
+    r"\b(?:wom[ae]n|females?|girls?)\s*(?:or|and|/|&)\s*(?:m[ae]n|males?|boys?)\b|"
+    r"both (?:sexes|genders)"
+)
+
+
+def _sex(text: str, low: str) -> list[SexLimit]:
+    m = _SEX_START.match(low)
+    if m is None or _BOTH_SEXES.search(low):
+        return []
+    word = m.group("sex")
+    sex = "female" if word.startswith(("wom", "fem", "girl")) else "male"
+    return [
+        SexLimit(
+            span=m.span("sex"),
+            text=text[m.start("sex") : m.end("sex")],
+            rule="sex.subject",
+            sex=sex,
+        )
+    ]
+
+
+# --- reproduction, participation, administrative -------------------------------------------
+
+_REPRODUCTIVE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "pregnancy_plans",
+        re.compile(
+            r"(?:plan\w*|intend\w*|wish\w*|desir\w*|trying|attempting|want\w*)\s+(?:to\s+)?"
+            r"(?:become\s+|get\s+)?(?:pregnan\w*|conceive|father)|become pregnant|"
+            r"pregnancy (?:during|within)"
+        ),
+    ),
+    (
+        "pregnant",
+        re.compile(
+            rf"\b(?:{lexicon.PREGNANCY})(?<!pregnancies)(?! complicat| outcome| loss| induced"
+            r"| related| history)|\b(?:beta[- ]?|β-?)?hcg\b"
+        ),
+    ),
+    ("lactating", re.compile(rf"\b(?:{lexicon.LACTATION})")),
+    ("contraception", re.compile(rf"\b(?:{lexicon.CONTRACEPTION})")),
+    ("childbearing_potential", re.compile(rf"\b(?:{lexicon.CHILDBEARING})")),
+)
+_NOT_PREGNANT = re.compile(
+    r"negative[^.;]{0,30}?(?:pregnancy|hcg)|(?:pregnancy|hcg)[^.;]{0,15}?negative|"
+    r"non-?pregnant|non-?lactating|not (?:be )?(?:pregnant|lactating|breast[- ]?feeding|nursing)"
+)
+_POSITIVE_PREGNANCY = re.compile(
+    r"positive[^.;]{0,30}?(?:pregnancy|hcg)|(?:pregnancy|hcg)[^.;]{0,15}?positive"
+)
+_PREGNANCY_TEST = re.compile(r"pregnancy test|hcg")
+
+
+def _reproductive(text: str, low: str, finder: ContextFinder) -> list[Reproductive]:
+    out: list[Reproductive] = []
+    taken: list[Span] = []
+    for status, pattern in _REPRODUCTIVE:
+        for m in pattern.finditer(low):
+            if any(s <= m.start() < e for s, e in taken):
+                continue
+            taken.append(m.span())
+            ctx = finder.context(*m.span())
+            negated = ctx.negated
+            if status in ("pregnant", "lactating"):
+                near = low[max(0, m.start() - 40) : m.end() + 40]
+                negated = negated or bool(_NOT_PREGNANT.search(near))
+                is_test = _PREGNANCY_TEST.search(low, m.start(), m.end() + 6)
+                if is_test and not (negated or _POSITIVE_PREGNANCY.search(near)):
+                    continue  # "must have a pregnancy test": no status required
+            out.append(
+                Reproductive(
+                    span=m.span(),
+                    text=text[m.start() : m.end()],
+                    rule=f"reproductive.{status}",
+                    negated=negated,
+                    hedged=ctx.hedged,
+                    status=status,
+                )
+            )
+    return out
+
+
+_PATTERN_RULES: tuple[tuple[str, re.Pattern[str], type[Constraint]], ...] = (
+    ("participation.other_study", re.compile(lexicon.OTHER_STUDY), Participation),
+    ("participation.investigational", re.compile(lexicon.INVESTIGATIONAL), Participation),
+    ("administrative", re.compile(lexicon.ADMINISTRATIVE), Administrative),
+)
+
+
+def _patterned(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
+    out: list[Constraint] = []
+    for rule, pattern, cls in _PATTERN_RULES:
+        m = pattern.search(low)
+        if m and not any(isinstance(c, cls) for c in out):
+            ctx = finder.context(*m.span())
+            out.append(
+                cls(span=m.span(), text=text[m.start() : m.end()], rule=rule, negated=ctx.negated)
+            )
+    return out
+
+
+# --- time windows --------------------------------------------------------------------------
+
+_WORD_NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+    "eighteen": 18,
+}
+_UNIT_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
+_TIME = re.compile(
+    r"(?P<rel>within|in|during|over|for at least|at least|more than|less than or equal to|"
+    r"less than|greater than|"
+    r"no less than|minimum of|≥|>|<|≤)\s+(?:the\s+)?(?:(?:past|last|previous|prior|preceding|"
+    r"recent)\s+)?(?P<n>\d+(?:\.\d+)?|"
+    + "|".join(_WORD_NUMBERS)
+    + r")?\s*(?P<u>hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?)\b"
+    r"(?P<anchor>\s+(?:prior to|before|preceding|of|since|after|following|from)\b"
+    r"(?:(?!\s(?:or|and)\s)[^,;.)]){0,40})?"
+)
+
+
+def _time_windows(text: str, low: str) -> list[TimeWindow]:
+    if not _HAS_TIME_UNIT.search(low):
+        return []
+    out = []
+    for m in _TIME.finditer(low):
+        rel = m.group("rel")
+        anchor = m.group("anchor") or ""
+        if rel in ("in", "during", "over") and not re.search(
+            r"past|last|previous|prior|preceding|recent", m.group()
+        ):
+            continue
+        if rel == "for at least":
+            relation = "duration"
+        elif rel in (
+            "within",
+            "in",
+            "during",
+            "over",
+            "less than",
+            "less than or equal to",
+            "<",
+            "≤",
+        ):
+            relation = "within"
+        else:
+            relation = (
+                "at_least"
+                if re.search(
+                    r"since|prior|before|preceding|ago|from", anchor + low[m.end() : m.end() + 12]
+                )
+                else "duration"
+            )
+        amount = m.group("n")
+        count = _WORD_NUMBERS.get(amount) if amount else 1
+        days = (float(amount) if count is None else float(count)) * _UNIT_DAYS[m.group("u")[0]]
+        out.append(
+            TimeWindow(
+                span=m.span(),
+                text=text[m.start() : m.end()],
+                rule=f"time.{relation}",
+                relation=relation,
+                days=days,
+            )
+        )
+    return out
+
+
+# --- conditions and treatments -------------------------------------------------------------
+
+_PREPOSITIONS = (
+    "due to|secondary to|because of|related to|unrelated to|caused by|within|for|in|at|after|"
+    "before|during|since|while|on|by|to|from|as"
+)
+_CHUNK_SPLIT = re.compile(
+    r"[,;:()\[\]{}]|\.(?:\s|$)|\s(?:or|and|and/or|nor|such as|including|include|includes|"
+    r"e\.g\.?|i\.e\.?|etc\.?|except(?: for)?|other than|with the exception of|excluding|"
+    r"defined as|as well as|versus|vs\.?|plus|unless|if|when|requiring|that|which|who|whose|"
+    rf"where|while|{_PREPOSITIONS}|is|are|was|were|will|must|should|may|can|could|has|have|"
+    r"had)(?=\s)|/|\s-\s"
+)
+_AFTER_PREPOSITION = re.compile(rf"\s(?:{_PREPOSITIONS})\s*$")
+_LIST_SEPARATOR = re.compile(r"\s*(?:,|/|\s(?:or|and|and/or))\s*")
+_LEAD = re.compile(
+    r"\s*(?:(?:history of|h/o|hx of|diagnosis of|diagnoses of|diagnosed with|diagnosed|known|"
+    r"documented|confirmed|clinically|clinical|presence of|evidence of|any|other|patients?|"
+    r"subjects?|participants?|with|without|no|not|having|current|currently|prior|previous|"
+    r"previously|suspected|suffering from|signs? of|symptoms? of|complicated(?: with)?|"
+    r"newly|histologically|cytologically|pathologically|proven|established|"
+    r"acute or chronic|the|a|an|of|history|concomitant|concurrent|ongoing|existing|"
+    r"pre-existing|underlying|major|mild|moderate|use of|treatment with|therapy with|"
+    r"treated with|receiving|received|receive|taking|take|dose of|doses of|stable|oral|"
+    r"intravenous|systemic|topical|chronic use of|previous use of|routine|standard|"
+    r"conventional|equivalent|using|use|poor|permitted|allowed|accompanying|"
+    + "|".join(re.escape(q) for q in lexicon.QUALIFIERS)
+    + r")\s+)+"
+)
+_QUALIFIER_RE = re.compile(r"\b(?:" + "|".join(re.escape(q) for q in lexicon.QUALIFIERS) + r")\b")
+_HEADS = frozenset(lexicon.CONDITION_HEADS)
+_TREATMENT_HEADS = frozenset(lexicon.TREATMENT_HEADS)
+# Words that make a phrase a treatment without saying which one.
+_TREATMENT_NOISE = frozenset(
+    concept_key(" ".join(lexicon.TREATMENT_HEADS))
+    - concept_key(
+        "chemotherapy radiotherapy radiation immunotherapy surgery transplant transplantation "
+        "vaccine dialysis"
+    )
+) | frozenset(("concomitant", "therapeutic", "standard", "non", "treat", "treated"))
+_MAX_CHUNK_WORDS = 8
+_PERMISSION = re.compile(rf"\b(?:{lexicon.PERMISSION})\b")
+
+
+def _chunks(low: str) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, incidental) of each stretch between separators.
+
+    A stretch after a preposition is incidental ("allergy to X"), and so are the ones listed
+    with it ("allergy to X or Y") until a lead word starts a new subject.
+    """
+    start, incidental = 0, False
+    for m in _CHUNK_SPLIT.finditer(low):
+        yield start, m.start(), incidental
+        listed = incidental and _LIST_SEPARATOR.fullmatch(m.group())
+        incidental = bool(_AFTER_PREPOSITION.search(m.group() + " ")) or bool(listed)
+        start = m.end()
+        if listed and _LEAD.match(low, start):
+            incidental = False
+    yield start, len(low), incidental
+
+
+def _looks_like_condition(words: list[str]) -> bool:
+    return any(w in _HEADS or w.endswith(lexicon.CONDITION_SUFFIXES) for w in words)
+
+
+def _is_treatment(words: list[str], kind: str | None, kinds: set[str]) -> bool:
+    if kind is not None:
+        return kind == "treatment"
+    if "treatment" in kinds and "condition" not in kinds:
+        return True
+    return any(w in _TREATMENT_HEADS for w in words) and not _looks_like_condition(words)
+
+
+def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
+    """Conditions and treatments: phrases around a head word, and known vocabulary terms.
+
+    A chunk (a stretch between commas, "or", "such as" ...) of a few words with a condition
+    head word or a vocabulary term in it becomes one mention, lead words ("history of",
+    "known", "severe") stripped; in longer chunks each vocabulary term is a mention.
+    """
+    chunks = list(_chunks(low))
+    starts = [start for start, _, _ in chunks]
+    hits: dict[int, list[tuple[int, int, str]]] = {}
+    for hit in gazetteer().find(text):
+        n = bisect.bisect_right(starts, hit.start) - 1
+        hits.setdefault(n, []).append((hit.start, hit.end, hit.kind))
+    qualifier_spans = [(m.start(), m.group()) for m in _QUALIFIER_RE.finditer(low)]
+    out: list[Constraint] = []
+    for n, (chunk_start, chunk_end, incidental) in enumerate(chunks):
+        lead = _LEAD.match(low, chunk_start, chunk_end)
+        body_start = lead.end() if lead else chunk_start
+        while body_start < chunk_end and low[body_start].isspace():
+            body_start += 1
+        end = chunk_start + len(low[chunk_start:chunk_end].rstrip())
+        words = low[body_start:end].split()
+        chunk_hits = hits.get(n, [])
+        if not words or (len(words) > _MAX_CHUNK_WORDS and not chunk_hits):
+            continue
+        kinds = {kind for _, _, kind in chunk_hits}
+        whole = len(words) <= _MAX_CHUNK_WORDS and (
+            bool(chunk_hits)
+            or _looks_like_condition(words)
+            or any(w in _TREATMENT_HEADS for w in words)
+        )
+        spans = [(body_start, end, None)] if whole else chunk_hits
+        qualifiers = tuple(q for at, q in qualifier_spans if chunk_start <= at < end)
+        for start, stop, kind in spans:
+            phrase = text[start:stop]
+            key = concept_key(phrase)
+            treatment = _is_treatment(low[start:stop].split(), kind, kinds)
+            if not key or (treatment and kind is None and not key - _TREATMENT_NOISE):
+                continue
+            ctx = finder.context(start, stop)
+            source = "phrase" if kind is None else "vocabulary"
+            common: dict[str, Any] = dict(
+                span=(start, stop),
+                text=phrase,
+                negated=ctx.negated,
+                hedged=ctx.hedged,
+                phrase=phrase,
+                key=key,
+                qualifiers=qualifiers,
+                excepted=ctx.excepted,
+                incidental=incidental,
+            )
+            if treatment:
+                out.append(Treatment(rule=f"treatment.{source}", **common))
+            else:
+                out.append(
+                    Condition(rule=f"condition.{source}", historical=ctx.historical, **common)
+                )
+    return out
+
+
+# --- items and whole texts -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAnalysis:
+    """One criterion with its constraints.
+
+    ``permitted``: the item allows rather than requires ("Permitted concomitant treatment",
+    under an "Allowed:" lead-in); ``any_of``: its thresholds are alternatives ("… or …").
+    ``context``: the lead-in lines it sits under, outermost first.
+    """
+
+    criterion: Criterion
+    constraints: tuple[Constraint, ...]
+    permitted: bool
+    any_of: bool
+    context: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.criterion
+        return {
+            "index": c.index,
+            "kind": c.kind.value,
+            "kind_inferred": c.inferred,
+            "text": c.text,
+            "position": [c.start, c.end],
+            "context": list(self.context),
+            "permitted": self.permitted,
+            "any_of": self.any_of,
+            "constraints": [k.to_dict() for k in self.constraints],
+        }
+
+
+def extract_item(text: str, context: tuple[str, ...] = ()) -> tuple[Constraint, ...]:
+    """All constraints of one criterion text (spans are offsets into ``text``)."""
+    low = view(text)
+    finder = ContextFinder(low, terminate_on_with=False)
+    measures = _measurements(text, low)
+    found: list[Constraint] = [
+        *_ages(text, low, context),
+        *_sex(text, low),
+        *_reproductive(text, low, finder),
+        *measures,
+        *_time_windows(text, low),
+        *_patterned(text, low, finder),
+    ]
+    taken = [c.span for c in found]
+    found.extend(_lost_comparators(text, low, [c.span for c in measures if c.ambiguous]))
+    found.extend(
+        m
+        for m in _mentions(text, low, finder)
+        if not any(s <= m.span[0] < e and m.span[1] <= e for s, e in taken)
+    )
+    return tuple(found)
+
+
+def _item(parsed: ParsedCriteria, criterion: Criterion) -> ItemAnalysis:
+    context = tuple(a.clean_text for a in parsed.ancestors(criterion))
+    constraints = extract_item(criterion.text, context)
+    low = view(criterion.text)
+    permitted = bool(_PERMISSION.search(low[:40])) or any(
+        _PERMISSION.search(view(c)) for c in context
+    )
+    spans = sorted(c.span for c in constraints if isinstance(c, Measurement))
+    any_of = any(re.search(r"\bor\b", low[a[1] : b[0]]) for a, b in itertools.pairwise(spans))
+    return ItemAnalysis(criterion, constraints, permitted, any_of, context)
+
+
+@dataclass(frozen=True, slots=True)
+class CriteriaAnalysis:
+    """Every criterion of one eligibility text with its constraints; ``key`` names the text."""
+
+    key: str
+    parsed: ParsedCriteria
+    items: tuple[ItemAnalysis, ...]
+    # Derived data consumers keep with the cached analysis (the matcher's per-item plans).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "version": EXTRACTOR_VERSION,
+            "has_headers": self.parsed.has_headers,
+            "items": [item.to_dict() for item in self.items],
+        }
+
+
+def criteria_key(text: str) -> str:
+    """Cache key of a criteria text under the current rules (sha256, hex)."""
+    return hashlib.sha256(f"{EXTRACTOR_VERSION}\0{text}".encode()).hexdigest()
+
+
+_CACHE: OrderedDict[str, CriteriaAnalysis] = OrderedDict()
+_CACHE_SIZE = 8192
+
+
+def analyze_criteria(text: str, default_kind: Kind = Kind.INCLUSION) -> CriteriaAnalysis:
+    """Parse and extract one criteria text; cached by ``criteria_key`` (LRU, in process)."""
+    key = criteria_key(f"{default_kind.value}\0{text}")
+    cached = _CACHE.get(key)
+    if cached is not None:
+        _CACHE.move_to_end(key)
+        return cached
+    parsed = parse_criteria(text, default_kind)
+    analysis = CriteriaAnalysis(key, parsed, tuple(_item(parsed, c) for c in parsed.criteria))
+    _CACHE[key] = analysis
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return analysis

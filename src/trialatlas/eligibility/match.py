@@ -1,0 +1,737 @@
+"""Match one patient profile against one study document, criterion by criterion.
+
+``match_study(profile, doc)`` judges every criterion of the trial as met, not_met or unknown
+*from the patient's point of view* (an exclusion criterion is "met" when the patient is not
+excluded by it), with the evidence: the patient fact, the span of the criterion it was
+compared with, and the rule. The structured fields (sex, minimumAge, maximumAge,
+healthyVolunteers) are checked as well. The trial then gets a verdict and a score for
+ranking: "you likely qualify, except for this one criterion".
+
+Missing facts never fail a criterion: they leave it unknown. A fact that touches a criterion
+but cannot decide it (a lost comparator, "severe" infection against a plain infection,
+incomparable units) also leaves it unknown, and marks it for review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any
+
+from trialatlas.eligibility import lexicon, units
+from trialatlas.eligibility.criteria import Kind
+from trialatlas.eligibility.extract import (
+    Administrative,
+    AgeLimit,
+    Ambiguity,
+    Condition,
+    Constraint,
+    ItemAnalysis,
+    Measurement,
+    Participation,
+    Reproductive,
+    SexLimit,
+    TimeWindow,
+    Treatment,
+    analyte_mentions,
+    analyze_criteria,
+    view,
+)
+from trialatlas.eligibility.profile import Measured, Profile, TreatmentRecord
+from trialatlas.eligibility.terms import Key, concept_key, treatment_keys
+from trialatlas.records.document import age_in_days
+
+
+class Status(StrEnum):
+    MET = "met"
+    NOT_MET = "not_met"
+    UNKNOWN = "unknown"
+
+
+class Verdict(StrEnum):
+    LIKELY_ELIGIBLE = "likely_eligible"
+    LIKELY_EXCLUDED = "likely_excluded"
+    NEEDS_REVIEW = "needs_review"
+
+
+class _Outcome(Enum):
+    """Whether what a constraint describes is true of the patient (before polarity)."""
+
+    HOLDS = "holds"
+    FAILS = "does not hold"
+    POSSIBLE = "possibly holds"
+    NO_DATA = "no data"
+    NOT_APPLICABLE = "not applicable"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One comparison: the criterion words (absolute offsets), the patient fact, the rule."""
+
+    rule: str
+    criterion_text: str
+    start: int | None
+    end: int | None
+    patient: str | None
+    status: Status
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rule": self.rule,
+            "status": self.status.value,
+            "criterion": {"text": self.criterion_text, "start": self.start, "end": self.end},
+            "patient": self.patient,
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionResult:
+    """The judgement of one criterion (or structured field) with its evidence.
+
+    ``review``: a patient fact touched the criterion but could not decide it.
+    """
+
+    kind: str
+    text: str
+    index: int | None
+    start: int | None
+    end: int | None
+    status: Status
+    rule: str
+    evidence: tuple[Evidence, ...]
+    ambiguous: bool = False
+    kind_inferred: bool = False
+    review: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "position": {"index": self.index, "start": self.start, "end": self.end},
+            "status": self.status.value,
+            "rule": self.rule,
+            "evidence": [e.to_json() for e in self.evidence],
+            "ambiguous": self.ambiguous,
+            "kind_inferred": self.kind_inferred,
+            "needs_review": self.review,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """Verdict and score of one trial for one patient, every criterion explained."""
+
+    nct_id: str
+    verdict: Verdict
+    score: float
+    relevance: float
+    relevance_evidence: tuple[str, ...]
+    structured: tuple[CriterionResult, ...]
+    criteria: tuple[CriterionResult, ...]
+
+    @property
+    def failures(self) -> tuple[CriterionResult, ...]:
+        """What keeps the patient out: "you likely qualify, except for ..."."""
+        return tuple(c for c in self.structured + self.criteria if c.status is Status.NOT_MET)
+
+    @property
+    def unknowns(self) -> tuple[CriterionResult, ...]:
+        return tuple(c for c in self.structured + self.criteria if c.status is Status.UNKNOWN)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nctId": self.nct_id,
+            "verdict": self.verdict.value,
+            "score": self.score,
+            "relevance": {"score": self.relevance, "evidence": list(self.relevance_evidence)},
+            "structured": [c.to_json() for c in self.structured],
+            "criteria": [c.to_json() for c in self.criteria],
+        }
+
+
+# --- the patient's facts, prepared once per profile ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    profile: Profile
+    diagnoses: tuple[tuple[str, Key], ...]
+    absent: tuple[tuple[str, Key], ...]
+    measured: dict[str, tuple[tuple[Measured, str | None], ...]]
+    treatments: tuple[tuple[TreatmentRecord, tuple[Key, ...]], ...]
+    today: dt.date
+
+
+def _analyte_of(name: str) -> lexicon.Analyte | None:
+    if name in lexicon.ANALYTE_BY_NAME:
+        return lexicon.ANALYTE_BY_NAME[name]
+    found = analyte_mentions(view(name))
+    return found[0].analyte if found else None
+
+
+@functools.lru_cache(maxsize=256)
+def _facts(profile: Profile) -> _Facts:
+    measured: dict[str, list[tuple[Measured, str | None]]] = {}
+    for m in profile.measurements:
+        analyte = _analyte_of(m.name)
+        if analyte is None:
+            continue
+        key = units.for_analyte(units.unit_key(m.unit), analyte.unit) if m.unit else None
+        if key is None:
+            key = next((k for lo, hi, k in analyte.bare if lo <= m.value <= hi), analyte.unit)
+        measured.setdefault(analyte.name, []).append((m, key))
+    return _Facts(
+        profile=profile,
+        diagnoses=tuple((d, concept_key(d)) for d in profile.diagnoses if concept_key(d)),
+        absent=tuple((d, concept_key(d)) for d in profile.absent_conditions if concept_key(d)),
+        measured={name: tuple(values) for name, values in measured.items()},
+        treatments=tuple((t, treatment_keys(t.name)) for t in profile.treatments),
+        today=profile.as_of or dt.date.today(),
+    )
+
+
+# --- judging one constraint ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Judgement:
+    outcome: _Outcome
+    patient: str | None
+    note: str = ""
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _in_bounds(value: float, c: Measurement | AgeLimit) -> bool:
+    if c.low is not None and (value < c.low or (value == c.low and not c.low_inclusive)):
+        return False
+    return not (
+        c.high is not None and (value > c.high or (value == c.high and not c.high_inclusive))
+    )
+
+
+def _judge_measurement(c: Measurement, facts: _Facts, kind: Kind) -> _Judgement:
+    names = lexicon.ANALYTE_GROUPS.get(c.name, (c.name,))
+    values = [(name, m, key) for name in names for m, key in facts.measured.get(name, ())]
+    if not values:
+        return _Judgement(_Outcome.NO_DATA, None)
+    analyte = lexicon.ANALYTE_BY_NAME[c.name]
+    results = []
+    for _, m, key in values:
+        shown = f"{m.name} {_number(m.value)} {m.unit or ''}".strip()
+        value = m.value if c.unit is None or key == c.unit else None
+        if value is None and key and c.unit:
+            value = units.convert(m.value, key, c.unit, analyte.molar_mass)
+        if value is None:
+            note = f"units not comparable: patient {key or 'unitless'}, criterion {c.unit}"
+            results.append(_Judgement(_Outcome.POSSIBLE, shown, note))
+            continue
+        if key != c.unit and c.unit:
+            shown += f" (= {_number(round(value, 4))} {c.unit})"
+        if c.ambiguous:
+            outcome = _Outcome.HOLDS if value == c.low else _Outcome.POSSIBLE
+            note = "comparator lost in the source ('='): cannot tell ≤ from ≥"
+            results.append(_Judgement(outcome, shown, note))
+        else:
+            outcome = _Outcome.HOLDS if _in_bounds(value, c) else _Outcome.FAILS
+            results.append(_Judgement(outcome, shown))
+    wanted = _Outcome.HOLDS if kind is Kind.EXCLUSION else _Outcome.FAILS
+    decisive = [r for r in results if r.outcome is wanted]
+    if decisive:
+        return decisive[0]
+    undecided = [r for r in results if r.outcome is _Outcome.POSSIBLE]
+    return undecided[0] if undecided else results[0]
+
+
+def _judge_age(c: AgeLimit, facts: _Facts) -> _Judgement:
+    age = facts.profile.age
+    if age is None:
+        return _Judgement(_Outcome.NO_DATA, None)
+    shown = f"age {_number(round(age, 2))} years"
+    if c.ambiguous:
+        return _Judgement(_Outcome.POSSIBLE, shown, "comparator lost in the source")
+    return _Judgement(_Outcome.HOLDS if _in_bounds(age, c) else _Outcome.FAILS, shown)
+
+
+def _judge_sex(c: SexLimit, facts: _Facts) -> _Judgement:
+    sex = facts.profile.sex
+    if sex is None:
+        return _Judgement(_Outcome.NO_DATA, None)
+    return _Judgement(_Outcome.HOLDS if sex == c.sex else _Outcome.FAILS, f"sex {sex}")
+
+
+def _judge_reproductive(c: Reproductive, facts: _Facts, kind: Kind, plan: _Plan) -> _Judgement:
+    """Childbearing potential is never judged alone: it qualifies the item (see _Plan)."""
+    p = facts.profile
+    if p.sex == "male" and (c.status in ("pregnant", "lactating") or plan.women_only):
+        return _Judgement(_Outcome.NOT_APPLICABLE, "sex male")
+    if c.status == "contraception":
+        if not p.contraception:
+            return _Judgement(_Outcome.NO_DATA, None, "willingness to use contraception")
+        if kind is Kind.EXCLUSION and not c.negated:
+            note = "the criterion concerns a particular use of contraception"
+            return _Judgement(_Outcome.POSSIBLE, "uses contraception", note)
+        return _Judgement(_Outcome.HOLDS, "uses contraception")
+    flag = {"pregnant": p.pregnant, "lactating": p.lactating}.get(c.status)
+    if flag is None:
+        return _Judgement(_Outcome.NO_DATA, None)
+    shown = f"{c.status}: {'yes' if flag else 'no'}"
+    if not flag and kind is Kind.INCLUSION and not c.negated and not plan.gestation:
+        note = "an inclusion naming pregnancy without gestational terms may be a misfiled exclusion"
+        return _Judgement(_Outcome.POSSIBLE, shown, note)
+    return _Judgement(_Outcome.HOLDS if flag else _Outcome.FAILS, shown)
+
+
+def _qualified(qualifiers: tuple[str, ...], fact: str) -> list[str]:
+    """Qualifiers of the criterion ("severe") the patient fact does not also state."""
+    low = fact.lower()
+    return [q for q in qualifiers if q not in low]
+
+
+def _judge_condition(
+    c: Condition, facts: _Facts, exempt: set[str], qualification: Callable[[], str | None]
+) -> _Judgement:
+    """``qualification()``: why a plain match cannot decide this item, if so (asked lazily)."""
+    for surface, key in facts.diagnoses:
+        if surface in exempt:
+            continue
+        if c.key <= key:
+            missing = _qualified(c.qualifiers, surface)
+            if missing:
+                note = f"criterion says {', '.join(missing)}; the patient fact does not"
+                return _Judgement(_Outcome.POSSIBLE, f"diagnosis {surface}", note)
+            qualified_by = qualification()
+            if qualified_by:
+                return _Judgement(_Outcome.POSSIBLE, f"diagnosis {surface}", qualified_by)
+            return _Judgement(_Outcome.HOLDS, f"diagnosis {surface}")
+        if key < c.key:
+            note = "the criterion names a narrower form of the patient's diagnosis"
+            return _Judgement(_Outcome.POSSIBLE, f"diagnosis {surface}", note)
+    for surface, key in facts.absent:
+        if key <= c.key:
+            return _Judgement(_Outcome.FAILS, f"no {surface}")
+    return _Judgement(_Outcome.NO_DATA, None)
+
+
+def _last_use(t: TreatmentRecord, today: dt.date) -> dt.date | None:
+    if t.ongoing:
+        return today
+    return t.end or t.start
+
+
+def _judge_treatment(
+    c: Treatment, facts: _Facts, windows: list[TimeWindow], permitted: bool
+) -> _Judgement:
+    for record, keys in facts.treatments:
+        if not any(c.key <= key for key in keys):
+            continue
+        shown = f"treatment {record.name}"
+        missing = _qualified(c.qualifiers, record.name)
+        window = next((w for w in windows if w.relation in ("within", "at_least")), None)
+        if window is None or permitted:
+            if missing and not permitted:
+                note = f"criterion says {', '.join(missing)}; dose or kind not given"
+                return _Judgement(_Outcome.POSSIBLE, shown, note)
+            return _Judgement(_Outcome.HOLDS, shown)
+        last = _last_use(record, facts.today)
+        if last is None:
+            return _Judgement(_Outcome.POSSIBLE, shown, f"no date to compare with '{window.text}'")
+        shown += f" (last {last.isoformat()})"
+        recent = (facts.today - last).days <= window.days
+        if window.relation == "at_least":
+            return _Judgement(_Outcome.FAILS if recent else _Outcome.HOLDS, shown)
+        if not recent:
+            return _Judgement(_Outcome.FAILS, shown, f"outside '{window.text}'")
+        if missing:
+            note = f"criterion says {', '.join(missing)}; dose or kind not given"
+            return _Judgement(_Outcome.POSSIBLE, shown, note)
+        return _Judgement(_Outcome.HOLDS, shown)
+    return _Judgement(_Outcome.NO_DATA, None)
+
+
+def _judge_participation(facts: _Facts) -> _Judgement:
+    flag = facts.profile.in_other_study
+    if flag is None:
+        return _Judgement(_Outcome.NO_DATA, None)
+    shown = f"in another study: {'yes' if flag else 'no'}"
+    return _Judgement(_Outcome.HOLDS if flag else _Outcome.FAILS, shown)
+
+
+# --- from judgements to a criterion status -------------------------------------------------
+
+
+def _wants(c: Constraint, kind: Kind) -> bool:
+    """Polarity: an inclusion wants the thing, an exclusion (or "no X") wants it absent.
+
+    Pregnancy and lactation are unwanted wherever they appear ("must have a negative
+    pregnancy test" under exclusions too), unless an inclusion names them plainly.
+    """
+    if isinstance(c, Reproductive) and c.status in ("pregnant", "lactating"):
+        return kind is Kind.INCLUSION and not c.negated
+    return (kind is Kind.INCLUSION) != c.negated
+
+
+def _status(outcome: _Outcome, wants: bool, permitted: bool) -> Status:
+    if outcome is _Outcome.NOT_APPLICABLE:
+        return Status.MET
+    if outcome is _Outcome.HOLDS:
+        status = Status.MET if wants else Status.NOT_MET
+    elif outcome is _Outcome.FAILS:
+        status = Status.NOT_MET if wants else Status.MET
+    else:
+        return Status.UNKNOWN
+    return Status.MET if permitted else status
+
+
+def _any_of(pairs: list[tuple[Constraint, _Judgement]]) -> tuple[Constraint, _Judgement]:
+    """Alternatives ("hepatitis, HIV, tuberculosis"): the strongest outcome speaks."""
+    for outcome in (_Outcome.HOLDS, _Outcome.POSSIBLE):
+        found = [pair for pair in pairs if pair[1].outcome is outcome]
+        if found:
+            return found[0]
+    if all(j.outcome is _Outcome.FAILS for _, j in pairs):
+        return pairs[0]
+    return next((pair for pair in pairs if pair[1].patient), (pairs[0][0], _NO_DATA))
+
+
+_NO_DATA = _Judgement(_Outcome.NO_DATA, None)
+
+
+def _evidence(item: ItemAnalysis, c: Constraint, judgement: _Judgement, status: Status) -> Evidence:
+    rule = c.rule + (".not_applicable" if judgement.outcome is _Outcome.NOT_APPLICABLE else "")
+    return Evidence(
+        rule=rule,
+        criterion_text=c.text,
+        start=item.criterion.start + c.span[0],
+        end=item.criterion.start + c.span[1],
+        patient=judgement.patient,
+        status=status,
+        note=judgement.note,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """An item's constraints sorted for judging; built once per cached analysis.
+
+    ``scope``: sex and age words that say whom the item is for ("Women with ...", "For
+    subjects under 5: ..."); a patient outside the scope is not concerned by the item.
+    """
+
+    scope: tuple[SexLimit | AgeLimit, ...]
+    ages: tuple[AgeLimit, ...]
+    alternatives: tuple[tuple[Condition | Treatment, ...], ...]
+    singles: tuple[Constraint, ...]
+    measures: tuple[Measurement, ...]
+    excepted: tuple[Condition, ...]
+    windows: tuple[TimeWindow, ...]
+    ambiguities: tuple[Ambiguity, ...]
+    ambiguous: bool
+    women_only: bool
+    gestation: bool
+
+
+_SINGLES = (Reproductive, Participation, Administrative)
+_GESTATION = ("gestation", "trimester", "weeks pregnant", "weeks of pregnancy")
+
+
+def _plan(item: ItemAnalysis) -> _Plan:
+    constraints = item.constraints
+    alternatives = []
+    for cls in (Condition, Treatment):
+        for negated in (False, True):
+            members = tuple(
+                c
+                for c in constraints
+                if isinstance(c, cls)
+                and c.negated == negated
+                and not c.excepted
+                and not c.incidental
+            )
+            if members:
+                alternatives.append(members)
+    low = item.criterion.text.lower()
+    return _Plan(
+        scope=tuple(
+            c
+            for c in constraints
+            if isinstance(c, SexLimit) or (isinstance(c, AgeLimit) and c.qualifier)
+        ),
+        ages=tuple(c for c in constraints if isinstance(c, AgeLimit) and not c.qualifier),
+        alternatives=tuple(alternatives),
+        singles=tuple(
+            c
+            for c in constraints
+            if isinstance(c, _SINGLES)
+            and not (isinstance(c, Reproductive) and c.status == "childbearing_potential")
+        ),
+        measures=tuple(c for c in constraints if isinstance(c, Measurement)),
+        excepted=tuple(c for c in constraints if isinstance(c, Condition) and c.excepted),
+        windows=tuple(c for c in constraints if isinstance(c, TimeWindow)),
+        ambiguities=tuple(c for c in constraints if isinstance(c, Ambiguity)),
+        ambiguous=any(c.ambiguous for c in constraints),
+        women_only=any(
+            (isinstance(c, Reproductive) and c.status == "childbearing_potential")
+            or (isinstance(c, SexLimit) and c.sex == "female")
+            for c in constraints
+        ),
+        gestation=any(word in low for word in _GESTATION),
+    )
+
+
+def _judge_single(c: Constraint, facts: _Facts, kind: Kind, plan: _Plan) -> _Judgement:
+    if isinstance(c, Reproductive):
+        return _judge_reproductive(c, facts, kind, plan)
+    if isinstance(c, Participation):
+        return _judge_participation(facts)
+    return _Judgement(_Outcome.NO_DATA, None, "administrative: not answerable from a profile")
+
+
+def _out_of_scope(plan: _Plan, facts: _Facts) -> tuple[Constraint, _Judgement] | None:
+    """The scope word that leaves this patient out ("Women with ..." for a man), if any."""
+    for c in plan.scope:
+        judged = _judge_sex(c, facts) if isinstance(c, SexLimit) else _judge_age(c, facts)
+        if judged.outcome is _Outcome.FAILS:
+            note = "the criterion concerns other patients"
+            return c, _Judgement(_Outcome.NOT_APPLICABLE, judged.patient, note)
+    return None
+
+
+def _qualification(
+    item: ItemAnalysis, plan: _Plan, condition: Condition, trial_keys: tuple[Key, ...]
+) -> str | None:
+    """Why having the named condition does not settle the item on its own, if it does not."""
+    if plan.measures:
+        return "qualified by a threshold in the same criterion"
+    if any(w.relation in ("within", "at_least") for w in plan.windows):
+        return "qualified by a time window; the diagnosis has no date"
+    if item.criterion.kind is Kind.EXCLUSION and any(
+        condition.key <= t or t <= condition.key for t in trial_keys
+    ):
+        return "the trial's own condition: the exclusion concerns a particular form of it"
+    return None
+
+
+def _judge_item(
+    item: ItemAnalysis, plan: _Plan, facts: _Facts, trial_keys: tuple[Key, ...]
+) -> CriterionResult:
+    kind = item.criterion.kind
+    outside = _out_of_scope(plan, facts)
+    if outside:
+        return _criterion_result(item, plan, [outside])
+    exempt = {surface for c in plan.excepted for surface, key in facts.diagnoses if c.key <= key}
+    results: list[tuple[Constraint, _Judgement]] = []
+    for members in plan.alternatives:
+        results.append(
+            _any_of(
+                [
+                    (
+                        c,
+                        _judge_condition(
+                            c,
+                            facts,
+                            exempt,
+                            functools.partial(_qualification, item, plan, c, trial_keys),
+                        )
+                        if isinstance(c, Condition)
+                        else _judge_treatment(c, facts, plan.windows, item.permitted),
+                    )
+                    for c in members
+                ]
+            )
+        )
+    if plan.ages:
+        results.append(_any_of([(c, _judge_age(c, facts)) for c in plan.ages]))
+    results.extend((c, _judge_single(c, facts, kind, plan)) for c in plan.singles)
+    if plan.measures:
+        judged = [(c, _judge_measurement(c, facts, kind)) for c in plan.measures]
+        if item.any_of:
+            statuses = [_status(j.outcome, _wants(c, kind), item.permitted) for c, j in judged]
+            best = next(
+                (n for s in (Status.MET, Status.UNKNOWN) for n, x in enumerate(statuses) if x is s),
+                0,
+            )
+            results.append(judged[best])
+        else:
+            results.extend(judged)
+    return _criterion_result(item, plan, results)
+
+
+_RANK = {Status.NOT_MET: 0, Status.UNKNOWN: 1, Status.MET: 2}
+
+
+def _criterion_result(
+    item: ItemAnalysis, plan: _Plan, results: list[tuple[Constraint, _Judgement]]
+) -> CriterionResult:
+    """The item's status is its worst part: not_met, else unknown, else met."""
+    c = item.criterion
+    evidence = [
+        _evidence(item, k, j, _status(j.outcome, _wants(k, c.kind), item.permitted))
+        for k, j in results
+    ]
+    evidence.extend(
+        Evidence(
+            rule=a.rule,
+            criterion_text=a.text,
+            start=c.start + a.span[0],
+            end=c.start + a.span[1],
+            patient=None,
+            status=Status.UNKNOWN,
+            note=a.note,
+        )
+        for a in plan.ambiguities
+    )
+    deciding = min(evidence, key=lambda e: _RANK[e.status], default=None)
+    status = deciding.status if deciding else Status.UNKNOWN
+    rule = deciding.rule if deciding else "no_rule"
+    if item.permitted and status is not Status.NOT_MET:
+        status, rule = Status.MET, "permitted"  # it allows things; there is nothing to fail
+    return CriterionResult(
+        kind=c.kind.value,
+        text=c.text,
+        index=c.index,
+        start=c.start,
+        end=c.end,
+        status=status,
+        rule=rule,
+        evidence=tuple(evidence),
+        ambiguous=plan.ambiguous,
+        kind_inferred=c.inferred,
+        review=any(e.status is Status.UNKNOWN and e.patient is not None for e in evidence),
+    )
+
+
+# --- structured fields ---------------------------------------------------------------------
+
+
+def _structured(
+    name: str, text: str, status: Status, patient: str | None, note: str = ""
+) -> CriterionResult:
+    evidence = Evidence(f"structured.{name}", text, None, None, patient, status, note)
+    return CriterionResult("structured", text, None, None, None, status, evidence.rule, (evidence,))
+
+
+def _structured_checks(eligibility: dict[str, Any], facts: _Facts) -> list[CriterionResult]:
+    p = facts.profile
+    out = []
+    sex = str(eligibility.get("sex") or "ALL").upper()
+    if sex in ("FEMALE", "MALE"):
+        wanted = sex.lower()
+        status = (
+            Status.UNKNOWN if p.sex is None else Status.MET if p.sex == wanted else Status.NOT_MET
+        )
+        out.append(_structured("sex", f"sex {sex}", status, f"sex {p.sex}" if p.sex else None))
+    for field, compare in (("minimumAge", float.__ge__), ("maximumAge", float.__le__)):
+        written = eligibility.get(field)
+        days = age_in_days(written)
+        if days is None:
+            continue
+        if p.age is None:
+            status = Status.UNKNOWN
+        else:
+            status = Status.MET if compare(float(p.age * 365.25), float(days)) else Status.NOT_MET
+        shown = None if p.age is None else f"age {_number(round(p.age, 2))} years"
+        out.append(_structured(field, f"{field} {written}", status, shown))
+    healthy = eligibility.get("healthyVolunteers")
+    if healthy is False:
+        if p.healthy_volunteer:
+            status, shown = Status.NOT_MET, "healthy volunteer"
+        elif p.diagnoses:
+            status, shown = Status.MET, f"diagnosis {p.diagnoses[0]}"
+        else:
+            status, shown = Status.UNKNOWN, None
+        out.append(
+            _structured("healthyVolunteers", "accepts healthy volunteers: no", status, shown)
+        )
+    return out
+
+
+# --- relevance and the verdict -------------------------------------------------------------
+
+
+def _trial_terms(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    """Condition terms of the record with their weight: its own, MeSH, then ancestors."""
+    protocol = doc.get("protocolSection") or {}
+    conditions = protocol.get("conditionsModule") or {}
+    browse = (doc.get("derivedSection") or {}).get("conditionBrowseModule") or {}
+    terms = [(t, 1.0) for t in conditions.get("conditions") or ()]
+    terms += [(t, 0.8) for t in conditions.get("keywords") or ()]
+    terms += [(m.get("term", ""), 1.0) for m in browse.get("meshes") or ()]
+    terms += [
+        (leaf.get(field, ""), 1.0)
+        for leaf in browse.get("browseLeaves") or ()
+        if leaf.get("relevance") == "HIGH"
+        for field in ("name", "asFound")
+    ]
+    terms += [(a.get("term", ""), 0.6) for a in browse.get("ancestors") or ()]
+    return [(t, w) for t, w in terms if t]
+
+
+def _relevance(
+    terms: list[tuple[str, Key, float]], facts: _Facts, criteria: list[CriterionResult]
+) -> tuple[float, list[str]]:
+    best, evidence = 0.0, []
+    for term, key, weight in terms:
+        for surface, dx in facts.diagnoses:
+            strength = weight if key <= dx else 0.6 * weight if dx < key else 0.0
+            if strength > best:
+                best, evidence = strength, [f"diagnosis {surface} ~ trial condition {term}"]
+    for result in criteria:
+        if result.kind == "inclusion" and result.status is Status.MET:
+            for e in result.evidence:
+                if e.rule.startswith("condition") and e.status is Status.MET and best < 0.8:
+                    best, evidence = 0.8, [f"{e.patient} meets inclusion '{e.criterion_text}'"]
+    return best, evidence
+
+
+def match_study(profile: Profile, doc: dict[str, Any]) -> MatchResult:
+    """Judge every criterion of ``doc`` (an API v2 study document) for ``profile``."""
+    facts = _facts(profile)
+    protocol = doc.get("protocolSection") or {}
+    eligibility = protocol.get("eligibilityModule") or {}
+    nct_id = (protocol.get("identificationModule") or {}).get("nctId", "")
+    analysis = analyze_criteria(eligibility.get("eligibilityCriteria") or "")
+    plans = analysis.memo.get("match.plans")
+    if plans is None:
+        plans = analysis.memo["match.plans"] = [_plan(item) for item in analysis.items]
+    terms = [(t, concept_key(t), w) for t, w in _trial_terms(doc)]
+    terms = [(t, k, w) for t, k, w in terms if k]
+    own = tuple(k for _, k, w in terms if w >= 0.8)
+    criteria = [
+        _judge_item(item, plan, facts, own)
+        for item, plan in zip(analysis.items, plans, strict=True)
+    ]
+    structured = _structured_checks(eligibility, facts)
+    relevance, why = _relevance(terms, facts, criteria)
+
+    counted = [c for c in criteria if c.kind == "inclusion"]
+    met = sum(c.status is Status.MET for c in counted)
+    unknown = sum(c.status is Status.UNKNOWN for c in criteria)
+    score = 0.65 * relevance + 0.25 * met / max(1, len(counted))
+    score += 0.10 * (1 - unknown / max(1, len(criteria)))
+    if any(s.status is Status.NOT_MET for s in structured):
+        verdict, score = Verdict.LIKELY_EXCLUDED, score * 0.15
+    elif any(c.status is Status.NOT_MET for c in criteria):
+        verdict, score = Verdict.LIKELY_EXCLUDED, score * 0.3
+    elif relevance >= 0.6 and not any(c.review for c in criteria):
+        verdict = Verdict.LIKELY_ELIGIBLE
+    else:
+        verdict = Verdict.NEEDS_REVIEW
+    return MatchResult(
+        nct_id=nct_id,
+        verdict=verdict,
+        score=round(score, 4),
+        relevance=round(relevance, 4),
+        relevance_evidence=tuple(why),
+        structured=tuple(structured),
+        criteria=tuple(criteria),
+    )
