@@ -9,10 +9,13 @@ later PATH is a new version.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 from trialatlas.records.document import content_hash, encode, nct_id_of, study_columns
@@ -22,6 +25,8 @@ from trialatlas.records.readers import ReadFailure, Unit, decode_unit, read_unit
 from trialatlas.store.base import Change, PreparedStudy, Store
 
 WRITE_BATCH = 1000
+UNITS_PER_CHUNK = 64
+CHUNKS_IN_FLIGHT_PER_WORKER = 4
 
 
 @dataclass
@@ -70,15 +75,34 @@ def prepare_unit(unit: Unit | ReadFailure) -> tuple[str, list[PreparedStudy | Re
     return unit.origin, items
 
 
+def prepare_units(
+    units: list[Unit | ReadFailure],
+) -> list[tuple[str, list[PreparedStudy | ReadFailure]]]:
+    """A chunk of units for one worker round trip."""
+    return [prepare_unit(unit) for unit in units]
+
+
 def _prepared(
     units: Iterable[Unit | ReadFailure], workers: int
 ) -> Iterator[tuple[str, list[PreparedStudy | ReadFailure]]]:
+    """Prepared units in input order; with workers, at most a few chunks are in flight.
+
+    `Pool.imap` would read its whole input ahead, holding a large archive in memory;
+    a bounded window of chunks keeps memory flat however big the input is.
+    """
     if workers == 0:
         yield from map(prepare_unit, units)
         return
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     with context.Pool(workers) as pool:
-        yield from pool.imap(prepare_unit, units, chunksize=16)
+        in_flight: deque[AsyncResult[list[tuple[str, list[PreparedStudy | ReadFailure]]]]] = deque()
+        iterator = iter(units)
+        while chunk := list(itertools.islice(iterator, UNITS_PER_CHUNK)):
+            in_flight.append(pool.apply_async(prepare_units, (chunk,)))
+            if len(in_flight) >= CHUNKS_IN_FLIGHT_PER_WORKER * workers:
+                yield from in_flight.popleft().get()
+        while in_flight:
+            yield from in_flight.popleft().get()
 
 
 def ingest(
