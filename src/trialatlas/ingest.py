@@ -152,4 +152,6 @@ def ingest(
         if len(pending) >= WRITE_BATCH:
             flush()
     flush()
+    if report.added or report.updated:
+        store.optimize()
     return report

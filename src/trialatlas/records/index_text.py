@@ -1,9 +1,8 @@
 """The text of a study that the full-text index holds, field by field.
 
-Fields are ordered from most to least telling, and each has the weight the search layer
-gives a match in it (title and acronym above conditions and keywords, above interventions,
-above summary, above description and criteria). Both store backends index these fields,
-so both rank from the same text.
+Each field has the weight the search layer gives a match in it (title and acronym above
+conditions and keywords, above interventions, above summary, above description and
+criteria). Both store backends index these fields, so both rank from the same text.
 """
 
 from __future__ import annotations
@@ -11,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-# (field name, BM25 weight)
+# (field name, BM25 weight). One column per kind of field, so that ClinicalTrials.gov's search
+# areas and AREA[Field] queries map onto sets of columns (search.essie.AREAS).
 INDEX_FIELDS: tuple[tuple[str, float], ...] = (
-    ("titles", 10.0),
+    ("brief_title", 10.0),
+    ("official_title", 8.0),
+    ("acronym", 10.0),
     ("conditions", 6.0),
+    ("condition_mesh", 5.0),
     ("keywords", 5.0),
     ("interventions", 4.0),
+    ("intervention_mesh", 3.0),
     ("outcomes", 2.0),
-    ("sponsors", 2.0),
-    ("locations", 1.5),
+    ("lead_sponsor", 2.0),
+    ("collaborators", 1.5),
+    ("locations", 1.0),
     ("ids", 8.0),
     ("summary", 1.5),
     ("description", 1.0),
@@ -69,24 +74,23 @@ def index_text(document: dict[str, Any]) -> tuple[str, ...]:
     cond_browse = _get(derived, "conditionBrowseModule") or {}
     intr_browse = _get(derived, "interventionBrowseModule") or {}
     locations = _get(p, "contactsLocationsModule", "locations")
+    interventions = arms.get("interventions")
     return (
-        _join(_each([ident.get("briefTitle"), ident.get("officialTitle"), ident.get("acronym")])),
-        _join(_each(conditions.get("conditions")), _each(cond_browse.get("meshes"), "term")),
+        _join(_each([ident.get("briefTitle")])),
+        _join(_each([ident.get("officialTitle")])),
+        _join(_each([ident.get("acronym")])),
+        _join(_each(conditions.get("conditions"))),
+        _join(_each(cond_browse.get("meshes"), "term")),
         _join(_each(conditions.get("keywords"))),
-        _join(
-            _each(arms.get("interventions"), "name"),
-            _each(arms.get("interventions"), "otherNames"),
-            _each(intr_browse.get("meshes"), "term"),
-        ),
+        _join(_each(interventions, "name"), _each(interventions, "otherNames")),
+        _join(_each(intr_browse.get("meshes"), "term")),
         _join(
             _each(outcomes.get("primaryOutcomes"), "measure"),
             _each(outcomes.get("secondaryOutcomes"), "measure"),
             _each(outcomes.get("otherOutcomes"), "measure"),
         ),
-        _join(
-            _each([_get(sponsors, "leadSponsor", "name")]),
-            _each(sponsors.get("collaborators"), "name"),
-        ),
+        _join(_each([_get(sponsors, "leadSponsor", "name")])),
+        _join(_each(sponsors.get("collaborators"), "name")),
         _join(
             _each(locations, "facility"),
             _each(locations, "city"),

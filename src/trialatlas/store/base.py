@@ -71,6 +71,10 @@ class Store(Protocol):
 
     def count(self) -> int: ...
 
+    def optimize(self) -> None:
+        """Refresh the planner's statistics after a bulk change, so queries pick good plans."""
+        ...
+
     def counts_by(self, column: str) -> list[tuple[str | None, int]]:
         """Study counts by one of COUNTABLE, most frequent first."""
         ...

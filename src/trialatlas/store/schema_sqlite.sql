@@ -1,7 +1,8 @@
 -- trialatlas embedded store (SQLite, WAL). One row per study in `study` with the columns
 -- listing and filtering need; every version's full API v2 document in `study_version`;
--- multi-valued facets in `study_term`; BM25 full text in `study_fts` (rowid = study.rowid).
-PRAGMA user_version = 1;
+-- multi-valued facets in `study_term`; BM25 full text in `study_fts` (rowid = study.rowid);
+-- geocoded places in `location`; condition-synonym evidence in `term_link`.
+PRAGMA user_version = 2;
 
 CREATE TABLE IF NOT EXISTS study (
     rowid INTEGER PRIMARY KEY,
@@ -25,7 +26,8 @@ CREATE TABLE IF NOT EXISTS study (
     healthy_volunteers INTEGER,
     lead_sponsor TEXT, lead_sponsor_class TEXT,
     has_results INTEGER NOT NULL,
-    synthetic INTEGER NOT NULL DEFAULT 0
+    synthetic INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL DEFAULT 0  -- search_state.generation of the write that set it
 );
 
 CREATE TABLE IF NOT EXISTS study_version (
@@ -51,6 +53,43 @@ CREATE INDEX IF NOT EXISTS study_term_by_study ON study_term (study_rowid);
 CREATE INDEX IF NOT EXISTS study_by_status ON study (overall_status);
 CREATE INDEX IF NOT EXISTS study_by_type ON study (study_type);
 CREATE INDEX IF NOT EXISTS study_by_last_update ON study (last_update_date);
+CREATE INDEX IF NOT EXISTS study_by_generation ON study (generation);
+
+-- Bumped by every write: the search layer refreshes its in-memory columns from the rows
+-- whose generation is newer than the one it loaded.
+CREATE TABLE IF NOT EXISTS search_state (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO search_state VALUES ('generation', 0);
+-- tells apart two databases created one after the other at the same path
+INSERT OR IGNORE INTO search_state VALUES ('instance', abs(random()));
+
+-- One row per distinct place (city, state, country) of a study's sites; lat/lon from the
+-- record's geoPoint or, failing that, the offline gazetteer (search/geo.py).
+CREATE TABLE IF NOT EXISTS location (
+    study_rowid INTEGER NOT NULL,
+    city TEXT COLLATE NOCASE,
+    state TEXT,
+    country TEXT COLLATE NOCASE,
+    status TEXT,                 -- RECRUITING when any site there recruits
+    lat REAL,
+    lon REAL
+);
+CREATE INDEX IF NOT EXISTS location_by_study ON location (study_rowid);
+CREATE INDEX IF NOT EXISTS location_by_city ON location (city, country);
+
+-- Evidence for condition synonyms, counted over current records (search/synonyms.py):
+-- kind 'ab' (abbreviation a of long form b), 'cm' (condition a with MeSH term b on n
+-- records), 'c' / 'm' (records with MeSH terms filed under condition a / carrying term a).
+CREATE TABLE IF NOT EXISTS term_link (
+    kind TEXT NOT NULL,
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (kind, a, b)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS term_link_by_b ON term_link (kind, b);
 
 CREATE VIRTUAL TABLE IF NOT EXISTS study_fts USING fts5 (
     {fts_columns},

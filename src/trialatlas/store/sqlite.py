@@ -10,8 +10,8 @@ version history provides.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -19,25 +19,19 @@ from typing import Any
 
 import orjson
 
-from trialatlas.records.document import StudyColumns
+from trialatlas.records.document import study_columns
 from trialatlas.records.index_text import FIELD_NAMES, index_text
+from trialatlas.search.geo import location_rows_json
+from trialatlas.search.synonyms import link_rows
 from trialatlas.store.base import COUNTABLE, Change, PreparedStudy, VersionInfo
-from trialatlas.store.versions import changed_modules
+from trialatlas.store.batch import STUDY_COLUMNS, Stored, plan_batch, study_row, term_rows
 
-_STUDY_COLUMNS = (
-    "nct_id", "version", "content_hash", "brief_title", "official_title", "acronym",
-    "overall_status", "phases", "study_type",
-    "start_date", "start_date_type", "primary_completion_date", "primary_completion_date_type",
-    "completion_date", "completion_date_type", "first_posted_date", "first_posted_date_type",
-    "last_update_date", "last_update_date_type", "enrollment", "enrollment_type", "sex",
-    "min_age_days", "max_age_days", "healthy_volunteers", "lead_sponsor", "lead_sponsor_class",
-    "has_results", "synthetic",
-)  # fmt: skip
+SCHEMA_VERSION = 2  # PRAGMA user_version of schema_sqlite.sql
 _UPSERT_STUDY = (
-    f"INSERT INTO study ({', '.join(_STUDY_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_STUDY_COLUMNS))}) "
+    f"INSERT INTO study ({', '.join(STUDY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(STUDY_COLUMNS))}) "
     "ON CONFLICT (nct_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _STUDY_COLUMNS[1:])
+    + ", ".join(f"{c} = excluded.{c}" for c in STUDY_COLUMNS[1:])
     + " RETURNING rowid"
 )
 _FTS_INSERT = (
@@ -47,6 +41,11 @@ _FTS_INSERT = (
 _FTS_DELETE = (
     f"INSERT INTO study_fts (study_fts, rowid, {', '.join(FIELD_NAMES)}) "
     f"VALUES ('delete', ?, {', '.join('?' * len(FIELD_NAMES))})"
+)
+_INSERT_LOCATION = "INSERT INTO location VALUES (?, ?, ?, ?, ?, ?, ?)"
+_ADD_LINKS = (
+    "INSERT INTO term_link VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (kind, a, b) DO UPDATE SET n = n + excluded.n"
 )
 _INSERT_VERSION = (
     "INSERT INTO study_version (nct_id, version, content_hash, source, ingested_at,"
@@ -64,51 +63,6 @@ _COUNT_SQL = {
 assert set(_COUNT_SQL) == set(COUNTABLE)
 
 
-def _study_row(c: StudyColumns, version: int, content_hash: str) -> tuple[Any, ...]:
-    return (
-        c.nct_id, version, content_hash, c.brief_title, c.official_title, c.acronym,
-        c.overall_status, "|".join(c.phases), c.study_type,
-        c.start.date, c.start.type, c.primary_completion.date, c.primary_completion.type,
-        c.completion.date, c.completion.type, c.first_posted.date, c.first_posted.type,
-        c.last_update.date, c.last_update.type, c.enrollment, c.enrollment_type, c.sex,
-        c.min_age_days, c.max_age_days, c.healthy_volunteers, c.lead_sponsor,
-        c.lead_sponsor_class, c.has_results, c.synthetic,
-    )  # fmt: skip
-
-
-def _term_rows(rowid: int, c: StudyColumns) -> Iterator[tuple[int, str, str]]:
-    for kind, values in (
-        ("condition", c.conditions),
-        ("keyword", c.keywords),
-        ("mesh", c.mesh_terms),
-        ("intervention", c.interventions),
-        ("country", c.countries),
-        ("phase", c.phases),
-    ):
-        for value in dict.fromkeys(values):
-            yield rowid, kind, value
-
-
-@dataclass(slots=True)
-class _Known:
-    """A stored study during a write: which version is current, which is latest, all hashes."""
-
-    rowid: int
-    current: int
-    latest: int
-    last_update: str | None
-    hashes: set[str]
-
-    def record(self, version: int, digest: str) -> None:
-        self.hashes.add(digest)
-        self.latest = max(self.latest, version)
-
-    def superseded_by(self, incoming: StudyColumns) -> bool:
-        """A new version becomes current unless the record says it was updated earlier."""
-        date = incoming.last_update.date
-        return not (date and self.last_update and date < self.last_update)
-
-
 class SQLiteStore:
     """The embedded default store. Safe to open from many processes at once."""
 
@@ -120,8 +74,15 @@ class SQLiteStore:
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA cache_size = -262144")  # 256 MiB
         self._db.execute("PRAGMA foreign_keys = ON")
-        if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
+        schema = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if schema == 0:
             self._create_schema()
+        elif schema != SCHEMA_VERSION:
+            self._db.close()
+            raise RuntimeError(
+                f"{self.path} has store schema {schema}; this trialatlas reads schema"
+                f" {SCHEMA_VERSION}: ingest into a new database file"
+            )
 
     def _create_schema(self) -> None:
         sql = resources.files("trialatlas.store").joinpath("schema_sqlite.sql").read_text()
@@ -147,57 +108,54 @@ class SQLiteStore:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         db.execute("BEGIN IMMEDIATE")
         try:
+            generation = db.execute(
+                "UPDATE search_state SET value = value + 1 WHERE key = 'generation' RETURNING value"
+            ).fetchone()[0]
             known = self._known(study.nct_id for study in studies)
-            changes: list[Change] = []
-            term_rows: list[tuple[int, str, str]] = []
-            fts_rows: list[tuple[Any, ...]] = []
+            plan = plan_batch(studies, known, self._version)
+            db.executemany(_INSERT_VERSION, [(
+                e.study.nct_id, e.version, e.study.content_hash, e.study.location, now,
+                orjson.dumps(e.changed_modules).decode(), e.study.document_json.decode(),
+            ) for e in plan.versions])  # fmt: skip
+            links: Counter[tuple[str, str, str]] = Counter()
             stale_rowids: list[tuple[int]] = []
-            for study in studies:
-                state = known.get(study.nct_id)
-                if state is not None and study.content_hash in state.hashes:
-                    changes.append(Change.UNCHANGED)
-                    continue
-                version = 1 if state is None else state.latest + 1
-                modules: tuple[str, ...] = ()
-                if state is not None:
-                    previous = orjson.loads(self._version_document(study.nct_id, state.latest))
-                    modules = changed_modules(previous, orjson.loads(study.document_json))
-                db.execute(_INSERT_VERSION, (
-                    study.nct_id, version, study.content_hash, study.location, now,
-                    orjson.dumps(modules).decode(), study.document_json.decode(),
-                ))  # fmt: skip
-                changes.append(Change.ADDED if state is None else Change.UPDATED)
-                last_update = study.columns.last_update.date
-                if state is not None:
-                    state.record(version, study.content_hash)
-                    if not state.superseded_by(study.columns):
-                        continue  # kept as an older version; the current one stays
-                    current = orjson.loads(self._version_document(study.nct_id, state.current))
-                    db.execute(_FTS_DELETE, (state.rowid, *index_text(current)))
-                    stale_rowids.append((state.rowid,))
-                    state.current, state.last_update = version, last_update
-                rowid = db.execute(
-                    _UPSERT_STUDY, _study_row(study.columns, version, study.content_hash)
-                ).fetchone()[0]
-                if state is None:
-                    known[study.nct_id] = _Known(
-                        rowid, version, version, last_update, {study.content_hash}
-                    )
-                term_rows.extend(_term_rows(rowid, study.columns))
-                fts_rows.append((rowid, *study.index_text))
+            for nct_id, (rowid, version) in plan.replaced.items():
+                current = self._version(nct_id, version)
+                db.execute(_FTS_DELETE, (rowid, *index_text(current)))
+                links.subtract(link_rows(study_columns(current)))
+                stale_rowids.append((rowid,))
             db.executemany("DELETE FROM study_term WHERE study_rowid = ?", stale_rowids)
-            db.executemany("INSERT INTO study_term VALUES (?, ?, ?)", term_rows)
+            db.executemany("DELETE FROM location WHERE study_rowid = ?", stale_rowids)
+            terms: list[tuple[int, str, str]] = []
+            places: list[tuple[Any, ...]] = []
+            fts_rows: list[tuple[Any, ...]] = []
+            for entry in plan.current.values():
+                study = entry.study
+                rowid = db.execute(
+                    _UPSERT_STUDY,
+                    study_row(study.columns, entry.version, study.content_hash, generation),
+                ).fetchone()[0]
+                terms.extend((rowid, *term) for term in term_rows(study.columns))
+                fts_rows.append((rowid, *study.index_text))
+                place_rows = location_rows_json(study.document_json)
+                places.extend((rowid, *place) for place in place_rows)
+                links.update(link_rows(study.columns))
+            db.executemany("INSERT INTO study_term VALUES (?, ?, ?)", terms)
+            db.executemany(_INSERT_LOCATION, places)
+            db.executemany(_ADD_LINKS, [(*key, n) for key, n in links.items() if n])
+            if stale_rowids:
+                db.execute("DELETE FROM term_link WHERE n <= 0")
             db.executemany(_FTS_INSERT, fts_rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return changes
+        return plan.changes
 
-    def _known(self, nct_ids: Iterator[str]) -> dict[str, _Known]:
+    def _known(self, nct_ids: Iterator[str]) -> dict[str, Stored]:
         """What is stored of these studies: current row, latest version, every hash."""
         ids = list(nct_ids)
-        found: dict[str, _Known] = {}
+        found: dict[str, Stored] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
@@ -206,7 +164,7 @@ class SQLiteStore:
                 f" WHERE nct_id IN ({marks})",
                 chunk,
             ):
-                found[nct_id] = _Known(rowid, version, version, last_update, set())
+                found[nct_id] = Stored(rowid, version, version, last_update)
             if not found:
                 continue
             for nct_id, version, digest in self._db.execute(
@@ -218,11 +176,14 @@ class SQLiteStore:
                     found[nct_id].record(version, digest)
         return found
 
-    def _version_document(self, nct_id: str, version: int) -> str:
-        return self._db.execute(
-            "SELECT document FROM study_version WHERE nct_id = ? AND version = ?",
-            (nct_id, version),
-        ).fetchone()[0]
+    def _version(self, nct_id: str, version: int) -> dict[str, Any]:
+        """A stored version's document (versions of a write in progress included)."""
+        return orjson.loads(
+            self._db.execute(
+                "SELECT document FROM study_version WHERE nct_id = ? AND version = ?",
+                (nct_id, version),
+            ).fetchone()[0]
+        )
 
     def document(self, nct_id: str, version: int | None = None) -> dict[str, Any] | None:
         if version is None:
@@ -261,6 +222,9 @@ class SQLiteStore:
         if column not in _COUNT_SQL:
             raise ValueError(f"cannot count by {column!r}; choose one of {', '.join(COUNTABLE)}")
         return [(value, n) for value, n in self._db.execute(_COUNT_SQL[column]) if n]
+
+    def optimize(self) -> None:
+        self._db.execute("ANALYZE")
 
     def close(self) -> None:
         self._db.close()

@@ -54,7 +54,7 @@ def create_app(database: str | None = None) -> FastAPI:
             response.headers.setdefault(name, value)
         return response
 
-    for module_name in ("api", "pages"):
+    for module_name in ("api", "pages", "match"):
         module = _router_module(module_name)
         if module is not None:
             module.register(app)

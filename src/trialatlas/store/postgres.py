@@ -1,0 +1,393 @@
+"""The multi-user store: PostgreSQL through psycopg 3, with the embedded store's behaviour.
+
+Same tables and rules as the SQLite store (store/batch.py decides versions for both); what
+differs is how a batch gets in and how writers meet:
+
+- Each `write` is one transaction. It starts by bumping `search_state.generation`, whose
+  row lock makes concurrent writers (two ingests, an ingest and a re-ingest) take turns per
+  batch, as SQLite's single writer does; so the same NCT id can never get two version 2s or
+  lose one, and the search layer sees generations commit in order. Readers never wait.
+- Everything goes in with COPY; a replaced current row is deleted and copied in again under
+  its old id. COPY streams, so the server parses and indexes rows while this process builds
+  the next ones.
+- Full text: the store analyses the text itself rather than calling to_tsvector, for two
+  reasons. Matching must be identical to SQLite's FTS5 (`porter unicode61
+  remove_diacritics 2`: split on non-alphanumerics, lower-cased, diacritics removed, the
+  original Porter stemmer, which PostgreSQL does not ship), since filters and counts may
+  not differ between backends. And a query may name fields (search areas), which one
+  tsvector can only answer if each word carries its field: every lexeme is prefixed with
+  its field's code (`FIELD_CODES`, 'a_' for brief_title …). Positions count from 1 in each
+  field. PostgreSQL has four weight classes where FTS5 has a weight per column, so fields
+  map onto classes by weight (`weight_class`): titles, acronym and ids A; conditions, their
+  MeSH terms, keywords and interventions B; intervention MeSH terms, outcomes, sponsors and
+  summary C; places, description and criteria D. Each class counts with its mean field
+  weight relative to A (`CLASS_WEIGHTS`); search/postgres.py scores with them.
+- Connections come from one pool per database URL and process, shared by every store
+  object (the web app opens one per thread), so a worker holds at most POOL_SIZE
+  connections. Reads go to $TRIALATLAS_READ_DATABASE when set (a replica), writes and the
+  schema check to the primary.
+
+The schema is created and upgraded by Alembic (`trialatlas db upgrade`, migrations/), never
+implicitly: app servers of a deployment share one database and should not race to alter it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from trialatlas.records.document import study_columns
+from trialatlas.records.index_text import FIELD_NAMES, INDEX_FIELDS
+from trialatlas.search.geo import location_rows
+from trialatlas.search.synonyms import link_rows
+from trialatlas.store.base import COUNTABLE, Change, PreparedStudy, VersionInfo
+from trialatlas.store.batch import (
+    STUDY_COLUMNS,
+    NewVersion,
+    Stored,
+    plan_batch,
+    study_row,
+    term_rows,
+)
+from trialatlas.store.fts5_words import words
+
+SCHEMA_REVISION = "0001"  # the newest migration under migrations/versions
+READ_DATABASE_ENV = "TRIALATLAS_READ_DATABASE"
+POOL_SIZE_ENV = "TRIALATLAS_PG_POOL_SIZE"
+POOL_SIZE = 8
+
+
+def weight_class(weight: float) -> str:
+    """The tsvector weight class (A-D) a full-text field of this BM25 weight falls into."""
+    return "A" if weight >= 8 else "B" if weight >= 4 else "C" if weight >= 1.5 else "D"
+
+
+# Field name -> the lexeme prefix of its words; changing one means re-indexing every study.
+FIELD_CODES = {name: f"{chr(ord('a') + i)}_" for i, name in enumerate(FIELD_NAMES)}
+FIELD_CLASSES = {name: weight_class(weight) for name, weight in INDEX_FIELDS}
+_FIELD_WEIGHTS = tuple(FIELD_CLASSES.values())
+
+
+def _class_weight(cls: str) -> float:
+    weights = [w for _, w in INDEX_FIELDS if weight_class(w) == cls]
+    return sum(weights) / len(weights)
+
+
+# Each class's mean field weight relative to A: what a match in that class scores
+CLASS_WEIGHTS = {c: round(_class_weight(c) / _class_weight("A"), 3) for c in "ABCD"}
+
+
+def search_vector(index_text: Sequence[str]) -> str:
+    """The tsvector (as text) of a study's INDEX_FIELDS: each word with its field's code, its
+    position in the field and the field's weight class, one entry per occurrence. Hot (it
+    runs for every study written), so the server does the rest: tsvector input merges
+    repeated words, keeps 256 positions of each and clamps positions past 16383."""
+    return " ".join(
+        f"'{code}{word}':{position}{weight}"
+        for code, weight, text in zip(FIELD_CODES.values(), _FIELD_WEIGHTS, index_text, strict=True)
+        for position, word in enumerate(words(text), 1)
+    )
+
+
+_STUDY_COPY = f"COPY study (id, {', '.join(STUDY_COLUMNS)}) FROM STDIN"
+_ADD_LINKS = """
+INSERT INTO term_link AS t (kind, a, b, n)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::integer[])
+ON CONFLICT (kind, a, b) DO UPDATE SET n = t.n + excluded.n
+RETURNING kind, a, b, n
+"""
+_STORED = """
+SELECT s.nct_id, s.id, s.version, s.last_update_date, v.version, v.content_hash
+FROM study s JOIN study_version v ON v.nct_id = s.nct_id
+WHERE s.nct_id = ANY(%s)
+"""
+_CURRENT_DOCUMENT = """
+SELECT v.document FROM study s
+JOIN study_version v ON v.nct_id = s.nct_id AND v.version = s.version
+"""
+_COUNT_SQL = {
+    "overall_status": "SELECT overall_status, count(*) FROM study GROUP BY 1 ORDER BY 2 DESC",
+    "study_type": "SELECT study_type, count(*) FROM study GROUP BY 1 ORDER BY 2 DESC",
+    "phase": (
+        "SELECT value, count(*) FROM study_term WHERE kind = 'phase' GROUP BY 1 "
+        "UNION ALL SELECT NULL, count(*) FROM study WHERE phases = '' "
+        "ORDER BY 2 DESC"
+    ),
+}
+assert set(_COUNT_SQL) == set(COUNTABLE)
+
+
+def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column, for unnest() over array parameters."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+class SchemaError(RuntimeError):
+    """The database is not at the schema this trialatlas needs."""
+
+
+def schema_revision(conn: psycopg.Connection[Any]) -> str | None:
+    """The Alembic revision a database is at; None when it has never been migrated."""
+    exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+_pools: dict[str, tuple[ConnectionPool, int]] = {}  # url -> (pool, stores using it)
+_pools_lock = threading.Lock()
+
+
+def _acquire(url: str, *, check_schema: bool) -> ConnectionPool:
+    """The process's pool for `url`, created (and the schema checked) on first use."""
+    with _pools_lock:
+        pool, users = _pools.get(url, (None, 0))
+        if pool is None:
+            if check_schema:
+                with psycopg.connect(url, connect_timeout=10) as conn:
+                    found = schema_revision(conn)
+                if found != SCHEMA_REVISION:
+                    raise SchemaError(
+                        f"the database is at schema {found or '(empty)'}; this trialatlas needs"
+                        f" {SCHEMA_REVISION}: run `trialatlas db upgrade` first"
+                    )
+            size = int(os.environ.get(POOL_SIZE_ENV) or POOL_SIZE)
+            pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=size,
+                kwargs={"autocommit": True},
+                open=True,
+                name="trialatlas",
+            )
+        _pools[url] = (pool, users + 1)
+        return pool
+
+
+def _release(url: str) -> None:
+    """Close the pool for `url` when its last store closes."""
+    with _pools_lock:
+        pool, users = _pools.pop(url)
+        if users > 1:
+            _pools[url] = (pool, users - 1)
+        else:
+            pool.close()
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool, _ in _pools.values():
+        pool.close()
+
+
+class PostgresStore:
+    """A store in a PostgreSQL database migrated by `trialatlas db upgrade`. Thread-safe."""
+
+    def __init__(self, url: str, read_url: str | None = None) -> None:
+        self.url = url
+        self.read_url = read_url or os.environ.get(READ_DATABASE_ENV) or url
+        self._primary = _acquire(url, check_schema=True)
+        self._replica = _acquire(self.read_url, check_schema=False)
+
+    @contextmanager
+    def reading(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for queries (a replica's when configured), for the search layer."""
+        with self._replica.connection() as conn:
+            yield conn
+
+    def write(self, studies: Sequence[PreparedStudy]) -> list[Change]:
+        if not studies:
+            return []
+        with self._primary.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                "UPDATE search_state SET value = value + 1 WHERE key = 'generation' RETURNING value"
+            )
+            generation = cur.fetchone()[0]
+            stored = self._stored(cur, [study.nct_id for study in studies])
+            documents: dict[tuple[str, int], dict[str, Any]] = {}
+
+            def document(nct_id: str, version: int) -> dict[str, Any]:
+                if (nct_id, version) not in documents:
+                    documents[nct_id, version] = self._version(cur, nct_id, version)
+                return documents[nct_id, version]
+
+            plan = plan_batch(studies, stored, document)
+            with cur.copy(
+                "COPY study_version (nct_id, version, content_hash, source, changed_modules,"
+                " document) FROM STDIN"
+            ) as copy:
+                for entry in plan.versions:
+                    study = entry.study
+                    copy.write_row((
+                        study.nct_id, entry.version, study.content_hash, study.location,
+                        list(entry.changed_modules), study.document_json.decode(),
+                    ))  # fmt: skip
+            links: Counter[tuple[str, str, str]] = Counter()
+            for nct_id, (_, version) in plan.replaced.items():
+                links.subtract(link_rows(study_columns(document(nct_id, version))))
+            ids = {nct_id: key for nct_id, (key, _) in plan.replaced.items()}
+            if ids:  # replaced rows go, and come back below under the same ids
+                stale = list(ids.values())
+                for table in ("study_term", "location", "study_search"):
+                    cur.execute(f"DELETE FROM {table} WHERE study_id = ANY(%s)", (stale,))
+                cur.execute("DELETE FROM study WHERE id = ANY(%s)", (stale,))
+            self._write_current(cur, list(plan.current.values()), ids, generation, links)
+        return plan.changes
+
+    @staticmethod
+    def _write_current(
+        cur: psycopg.Cursor[Any],
+        entries: list[NewVersion],
+        ids: dict[str, int],
+        generation: int,
+        links: Counter[tuple[str, str, str]],
+    ) -> None:
+        """Copy in the rows of new current versions, their terms and places; count links."""
+        new = [e.study.nct_id for e in entries if e.study.nct_id not in ids]
+        if new:
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence('study', 'id')) FROM generate_series(1, %s)",
+                (len(new),),
+            )
+            ids.update(zip(new, (key for (key,) in cur.fetchall()), strict=True))
+        with cur.copy(_STUDY_COPY) as copy:
+            for e in entries:
+                study = e.study
+                row = study_row(study.columns, e.version, study.content_hash, generation)
+                copy.write_row((ids[study.nct_id], *row))
+        with cur.copy("COPY study_search (study_id, search) FROM STDIN") as copy:
+            for e in entries:
+                copy.write_row((ids[e.study.nct_id], search_vector(e.study.index_text)))
+        with cur.copy("COPY study_term (study_id, kind, value) FROM STDIN") as copy:
+            for e in entries:
+                for kind, value in term_rows(e.study.columns):
+                    copy.write_row((ids[e.study.nct_id], kind, value))
+        with cur.copy(
+            "COPY location (study_id, city, state, country, status, lat, lon) FROM STDIN"
+        ) as copy:
+            for e in entries:
+                for place in location_rows(orjson.loads(e.study.document_json)):
+                    copy.write_row((ids[e.study.nct_id], *place))
+        for e in entries:
+            links.update(link_rows(e.study.columns))
+        changed = [(*key, n) for key, n in links.items() if n]
+        if changed:
+            cur.execute(_ADD_LINKS, _columns(changed))
+            gone = [row[:3] for row in cur.fetchall() if row[3] <= 0]
+            if gone:
+                cur.execute(
+                    "DELETE FROM term_link WHERE (kind, a, b) IN"
+                    " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
+                    _columns(gone),
+                )
+
+    @staticmethod
+    def _stored(cur: psycopg.Cursor[Any], nct_ids: list[str]) -> dict[str, Stored]:
+        """What is stored of these studies: current row, latest version, every hash."""
+        found: dict[str, Stored] = {}
+        for nct_id, key, current, last_update, version, digest in cur.execute(
+            _STORED, (nct_ids,)
+        ).fetchall():
+            state = found.get(nct_id)
+            if state is None:
+                state = found[nct_id] = Stored(key, current, current, last_update)
+            state.record(version, digest)
+        return found
+
+    @staticmethod
+    def _version(cur: psycopg.Cursor[Any], nct_id: str, version: int) -> dict[str, Any]:
+        row = cur.execute(
+            "SELECT document FROM study_version WHERE nct_id = %s AND version = %s",
+            (nct_id, version),
+        ).fetchone()
+        assert row is not None, f"{nct_id} version {version} vanished during a write"
+        return orjson.loads(row[0])
+
+    def document(self, nct_id: str, version: int | None = None) -> dict[str, Any] | None:
+        with self.reading() as conn:
+            if version is None:
+                row = conn.execute(f"{_CURRENT_DOCUMENT} WHERE s.nct_id = %s", (nct_id,))
+            else:
+                row = conn.execute(
+                    "SELECT document FROM study_version WHERE nct_id = %s AND version = %s",
+                    (nct_id, version),
+                )
+            found = row.fetchone()
+        return None if found is None else orjson.loads(found[0])
+
+    def versions(self, nct_id: str) -> list[VersionInfo]:
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT nct_id, version, content_hash, source, ingested_at, changed_modules"
+                " FROM study_version WHERE nct_id = %s ORDER BY version",
+                (nct_id,),
+            ).fetchall()
+        return [
+            VersionInfo(n, v, h, s, t.astimezone(UTC).isoformat(timespec="seconds"), tuple(m))
+            for n, v, h, s, t, m in rows
+        ]
+
+    def iter_documents(self) -> Iterator[dict[str, Any]]:
+        with (
+            self.reading() as conn,
+            conn.transaction(),
+            conn.cursor(name="trialatlas_documents") as cur,
+        ):
+            cur.itersize = 500
+            cur.execute(f"{_CURRENT_DOCUMENT} ORDER BY s.nct_id")
+            for (document,) in cur:
+                yield orjson.loads(document)
+
+    def count(self) -> int:
+        with self.reading() as conn:
+            return conn.execute("SELECT count(*) FROM study").fetchone()[0]
+
+    def counts_by(self, column: str) -> list[tuple[str | None, int]]:
+        if column not in _COUNT_SQL:
+            raise ValueError(f"cannot count by {column!r}; choose one of {', '.join(COUNTABLE)}")
+        with self.reading() as conn:
+            return [(value, n) for value, n in conn.execute(_COUNT_SQL[column]) if n]
+
+    def optimize(self) -> None:
+        with self._primary.connection() as conn:
+            conn.execute("ANALYZE")
+
+    def close(self) -> None:
+        _release(self.read_url)
+        _release(self.url)
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "trialatlas.store:migrations")
+    config.attributes["url"] = url
+    return config
+
+
+def upgrade(url: str, *, sql: bool = False) -> None:
+    """Migrate the database at `url` to the newest schema (or print the SQL, when `sql`)."""
+    from alembic import command
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        command.upgrade(_alembic_config(url), "head", sql=sql)
+    except DBAPIError as exc:  # Alembic runs through SQLAlchemy: report psycopg's own error
+        raise exc.orig from None
+
+
+def current_revision(url: str) -> str | None:
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        return schema_revision(conn)
