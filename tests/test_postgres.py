@@ -1,0 +1,189 @@
+"""What only the PostgreSQL store has: migrations, a schema check, pooled connections, read
+routing, concurrent writers, and a full-text analyser that must read words as FTS5 does."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic.script import ScriptDirectory
+
+from trialatlas.ingest import prepare, prepare_unit
+from trialatlas.records.readers import read_units
+from trialatlas.store import open_store
+from trialatlas.store.base import Change, PreparedStudy
+from trialatlas.store.fts5_words import words
+from trialatlas.store.postgres import (
+    SCHEMA_REVISION,
+    PostgresStore,
+    SchemaError,
+    _alembic_config,
+    search_vector,
+)
+
+pytestmark = pytest.mark.postgres
+CLI = [sys.executable, "-m", "trialatlas.cli"]
+
+
+def study(nct_id: str, status: str = "RECRUITING", title: str = "A trial") -> PreparedStudy:
+    document = {
+        "protocolSection": {
+            "identificationModule": {"nctId": nct_id, "briefTitle": title},
+            "statusModule": {"overallStatus": status},
+            "conditionsModule": {"conditions": ["Amyotrophic Lateral Sclerosis", "ALS"]},
+        },
+        "derivedSection": {"conditionBrowseModule": {"meshes": [{"term": "Motor Neuron Disease"}]}},
+    }
+    prepared = prepare("test", document)
+    assert isinstance(prepared, PreparedStudy)
+    return prepared
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, check=False)
+
+
+def test_db_upgrade_from_empty_then_current(empty_postgres_database: Callable[[str], str]) -> None:
+    url = empty_postgres_database("migrate_me")
+    before = cli("db", "current", "--database", url)
+    assert before.returncode == 1 and "run `db upgrade`" in before.stderr
+    with pytest.raises(SchemaError, match="trialatlas db upgrade"):
+        PostgresStore(url)
+    first = cli("db", "upgrade", "--database", url)
+    assert first.returncode == 0, first.stderr
+    assert f"schema at revision {SCHEMA_REVISION}" in first.stdout
+    again = cli("db", "upgrade", "--database", url)  # nothing left to do: a no-op
+    assert again.returncode == 0 and SCHEMA_REVISION in again.stdout
+    now = cli("db", "current", "--database", url)
+    assert (now.returncode, now.stdout.strip()) == (0, f"{SCHEMA_REVISION} (head)")
+    store = open_store(url)
+    assert store.write([study("NCT00000001")]) == [Change.ADDED]
+    store.close()
+
+
+def test_the_store_needs_the_newest_migration() -> None:
+    head = ScriptDirectory.from_config(_alembic_config("postgresql://unused")).get_current_head()
+    assert head == SCHEMA_REVISION
+
+
+def test_migrations_go_down_and_up_again(empty_postgres_database: Callable[[str], str]) -> None:
+    from alembic import command
+
+    url = empty_postgres_database("down_and_up")
+    config = _alembic_config(url)
+    command.upgrade(config, "head")
+    command.downgrade(config, "base")
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> 'alembic_version'"
+        ).fetchone()
+    assert tables == (0,)
+    command.upgrade(config, "head")
+
+
+def test_upgrade_sql_is_printed_for_review(empty_postgres_database: Callable[[str], str]) -> None:
+    printed = cli("db", "upgrade", "--sql", "--database", empty_postgres_database("for_sql"))
+    assert printed.returncode == 0, printed.stderr
+    assert "CREATE TABLE study_version" in printed.stdout
+    assert "CREATE INDEX study_search_words ON study_search USING gin" in printed.stdout
+
+
+def test_concurrent_writers_take_turns(postgres_url: str) -> None:
+    """Four writers store conflicting versions of the same studies at once: every version
+    number is used exactly once, no content is stored twice, none is lost."""
+    ids = [f"NCT0000{n:04d}" for n in range(1, 41)]
+    statuses = ["RECRUITING", "COMPLETED", "TERMINATED", "WITHDRAWN"]
+    errors: list[BaseException] = []
+
+    def writer(status: str) -> None:
+        store = open_store(postgres_url)
+        try:
+            for start in range(0, len(ids), 10):
+                store.write([study(n, status) for n in ids[start : start + 10]])
+                store.write([study(n, status) for n in ids[start : start + 10]])  # again
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in statuses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = open_store(postgres_url)
+    for nct_id in ids:
+        versions = store.versions(nct_id)
+        assert [v.version for v in versions] == [1, 2, 3, 4], nct_id
+        assert len({v.content_hash for v in versions}) == 4
+    assert store.count() == len(ids)
+    store.close()
+
+
+def test_reads_go_to_the_read_database(new_postgres_database: Callable[[], str]) -> None:
+    primary, replica = new_postgres_database(), new_postgres_database()
+    store = PostgresStore(primary, read_url=replica)  # a replica that has not caught up
+    store.write([study("NCT00000001")])
+    assert store.document("NCT00000001") is None and store.count() == 0
+    store.close()
+    assert open_store(primary).count() == 1
+
+
+TEXTS = (
+    "Amyotrophic Lateral Sclerosis (ALS): COVID-19, H1N1 & Sjögren's syndrome; naïve café",
+    "Ærø straße ﬁnal résumé 2,5-dihydroxy e.g. IL-2 patients' studies generously is as a",
+    "Running runs ran; relational caresses ponies; 日本語 текст Ελληνικά 임상제도과 fϋr",
+    "technology biology assembly µg/mL Gi̇resun İstanbul \uf06bb viagra\uf0d2",
+)
+
+
+def test_words_are_read_as_fts5_reads_them(ctgov_dir: Path) -> None:
+    """The store's analyser gives FTS5's `porter unicode61 remove_diacritics 2` terms, so
+    both backends match the same studies for the same words: made-up edge cases, and every
+    indexed field of 700 real records."""
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "CREATE VIRTUAL TABLE t USING fts5 (x, tokenize = 'porter unicode61 remove_diacritics 2')"
+    )
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab (t, 'instance')")
+    texts = list(TEXTS)
+    for unit in read_units(ctgov_dir / "json"):
+        studies = [s for s in prepare_unit(unit)[1] if isinstance(s, PreparedStudy)]
+        texts += ["\n".join(study.index_text) for study in studies]
+    assert len(texts) > 700
+    for text in texts:
+        db.execute("DELETE FROM t")
+        db.execute("INSERT INTO t VALUES (?)", (text,))
+        theirs = [term for (term,) in db.execute("SELECT term FROM v ORDER BY offset")]
+        assert words(text) == theirs
+
+
+def test_search_vector_codes_fields_and_positions(postgres_url: str) -> None:
+    fields = ["" for _ in range(16)]
+    fields[0] = "Heart failure, heart"  # brief_title: class A
+    fields[15] = "Failure " * 300  # criteria: class D, past 256 positions
+    with psycopg.connect(postgres_url) as conn:
+        vector = conn.execute("SELECT %s::tsvector::text", (search_vector(fields),)).fetchone()[0]
+    entries = dict(item.split(":") for item in vector.split(" "))
+    assert entries.keys() == {"'a_failur'", "'a_heart'", "'p_failur'"}
+    assert (entries["'a_heart'"], entries["'a_failur'"]) == ("1A,3A", "2A")
+    assert entries["'p_failur'"] == ",".join(map(str, range(1, 257)))  # D is left unwritten
+
+
+def test_one_pool_per_database_shared_by_store_objects(postgres_url: str) -> None:
+    stores: list[Any] = [open_store(postgres_url) for _ in range(5)]
+    assert len({id(s._primary) for s in stores}) == 1
+    for store in stores[1:]:
+        store.close()
+    assert stores[0].count() == 0  # the pool stays while a store uses it
+    stores[0].close()
+    assert stores[0]._primary.closed
