@@ -1,0 +1,35 @@
+"""Browser helpers shared by the fixtures and the tests of this directory."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Browser, BrowserContext, Page
+
+
+class Pages:
+    """Opens pages in fresh browser contexts and fails the test on any console error.
+
+    A console error is how Chromium reports a blocked inline script or style (CSP), a
+    missing static file or a script exception, so a clean console is part of every test."""
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.errors: list[str] = []
+        self._contexts: list[BrowserContext] = []
+
+    def open(self, path: str = "/", *, width: int = 1280, javascript: bool = True) -> Page:
+        context = self.browser.new_context(
+            base_url=self.base_url,
+            viewport={"width": width, "height": 900},
+            java_script_enabled=javascript,
+        )
+        self._contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.goto(path)
+        return page
+
+    def close(self) -> None:
+        for context in self._contexts:
+            context.close()
