@@ -29,7 +29,7 @@ from trialatlas.eligibility.negation import ContextFinder
 from trialatlas.eligibility.terms import Key, concept_key, display_key, gazetteer
 
 # Bump when rules change: cached analyses keyed by an older version are not reused.
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2
 
 Span = tuple[int, int]
 
@@ -94,7 +94,12 @@ class Condition(Constraint):
 
     ``excepted``: named as an exception ("other than basal cell carcinoma"); ``incidental``:
     named only as the object of a preposition ("chemotherapy for lymphoma", "allergy to
-    penicillin"), so the criterion is not about having it.
+    penicillin") or as someone else's ("partner with HIV", "family history of X"), so the
+    criterion is not about the patient having it. ``qualified_by``: the words that make
+    having it not enough ("... if the intervention is planned", "... due to a mechanical
+    valve", "... that in the opinion of the investigator would interfere"), empty if none.
+    ``other``: named as another condition than the one the trial is about ("no other
+    malignancy"), so the patient's main diagnosis does not count.
     """
 
     type: ClassVar[str] = "condition"
@@ -104,16 +109,22 @@ class Condition(Constraint):
     historical: bool = False
     excepted: bool = False
     incidental: bool = False
+    qualified_by: str = ""
+    other: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Treatment(Constraint):
+    """A drug, class or procedure. ``current``: its clause asks about use now ("concurrent
+    corticosteroids"), not ever; ``hedged`` also marks future use ("during the study")."""
+
     type: ClassVar[str] = "treatment"
     phrase: str
     key: Key
     qualifiers: tuple[str, ...] = ()
     excepted: bool = False
     incidental: bool = False
+    current: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,7 +312,7 @@ _SCORE = re.compile(
     re.IGNORECASE,
 )
 _SCORE_VALUE = re.compile(rf"{NUM}|\b(?:{_CLASS})\b")
-_GROUP_JOIN = re.compile(r"\s*(?:,|/|and/or|and|or|&)\s*$")
+_GROUP_JOIN = re.compile(r"\s*(?:,|/|and/or|and|or|&)\s*[\"']?$")
 _CLAUSE_END = re.compile(r";|\.(?:\s|$)|\n\s*\n")
 _LOST_EQUALS = re.compile(r"(?<![<>≤≥=!\w])=\s*(?=[\d.]|[a-z]{2,})|(?<![\w?])\?(?=\s*\d)")
 
@@ -385,6 +396,12 @@ def _measurement(
     )
 
 
+def _plausible(analyte: lexicon.Analyte, value: float, written: str | None) -> bool:
+    """A bare number no size of the analyte allows is not its value ("more than 1 pulse of
+    IV cyclophosphamide", "oxygen > 12 hr/day")."""
+    return bool(written) or not analyte.bare or any(lo <= value <= hi for lo, hi, _ in analyte.bare)
+
+
 def _threshold_after(
     text: str, low: str, group: list[AnalyteMention], stop: int
 ) -> list[Measurement] | None:
@@ -416,6 +433,7 @@ def _threshold_after(
             mention.analyte, text, (mention.start, m.end()), rule, op, values, written, second_op
         )
         for mention in group
+        if _plausible(mention.analyte, values[1] or values[0], written)
     ]
 
 
@@ -429,6 +447,7 @@ def _threshold_before(text: str, low: str, group: list[AnalyteMention]) -> list[
     written = m.group("u1") or (after.group("u") if after else None)
     end = after.end() if after and not m.group("u1") else group[-1].end
     op = comparator(m.group("comp"))
+    value = number(m.group("v1"))
     return [
         _measurement(
             mention.analyte,
@@ -436,10 +455,11 @@ def _threshold_before(text: str, low: str, group: list[AnalyteMention]) -> list[
             (m.start(), end),
             "measurement.value_first",
             op,
-            (number(m.group("v1")), None),
+            (value, None),
             written,
         )
         for mention in group
+        if _plausible(mention.analyte, value, written)
     ]
 
 
@@ -508,9 +528,10 @@ _HAS_TIME_UNIT = re.compile(r"\b(?:hours?|hrs?|days?|weeks?|wks?|months?|mos?|ye
 
 # A threshold on a change ("a decrease in systolic BP of ≥ 20 mmHg") is not a level.
 _CHANGE = re.compile(
-    r"\b(?:decrease\w*|drop\w*|fall\w*|reduc\w*|increase\w*|rise|rising|change\w*|"
-    r"variation|fluctuat\w*|ratio|nadir|peak|after)\b"
+    r"\b(?:decreas\w*|drop\w*|fall\w*|reduc\w*|increas\w*|rise|rising|change\w*|gain\w*|"
+    r"loss|lose|losing|lost|return\w*|variation|fluctuat\w*|ratio|nadir|peak|after)\b"
 )
+_CHANGE_REACH = 45  # characters before a lab name where a change word makes it a change
 
 
 def _measurements(text: str, low: str) -> list[Measurement]:
@@ -520,7 +541,7 @@ def _measurements(text: str, low: str) -> list[Measurement]:
     found: list[Measurement] = []
     groups = _groups(low, mentions)
     for n, group in enumerate(groups):
-        if _CHANGE.search(low, max(0, group[0].start - 25), group[0].start):
+        if _CHANGE.search(low, max(0, group[0].start - _CHANGE_REACH), group[0].start):
             continue
         clause = _CLAUSE_END.search(low, group[-1].end)
         stop = min(
@@ -562,10 +583,10 @@ def _lost_comparators(text: str, low: str, taken: list[Span]) -> list[Ambiguity]
 
 # --- age and sex ---------------------------------------------------------------------------
 
-_AGE_UNIT = r"(?P<u>years?|yrs?|y/?o|months?|mos?|weeks?|wks?|days?)"
-_AGE_UNIT_YEARS = {"y": 1.0, "m": 1 / 12, "w": 7 / 365.25, "d": 1 / 365.25}
+_AGE_UNIT = r"(?P<u>years?|yrs?|y/?o|months?|mos?|weeks?|wks?|days?|hours?)"
+_AGE_UNIT_YEARS = {"y": 1.0, "m": 1 / 12, "w": 7 / 365.25, "d": 1 / 365.25, "h": 1 / 8766}
 _AGE_CUE_BEFORE = (
-    r"(?:\bage[ds]?\b|\baged\b|\bages\b|adults?|patients?|participants?|subjects?|men|women|"
+    r"\b(?:age[ds]?\b|aged\b|ages\b|adults?|patients?|participants?|subjects?|men|women|"
     r"males?|females?|children|volunteers?|individuals?|persons?|people|boys?|girls?|"
     r"infants?|adolescents?)[\s:(]*(?:of|between|from|is|must be|at|range|:)?[\s:(]*"
 )
@@ -665,9 +686,19 @@ _AGE_JOIN = re.compile(r"\s*(?:and|,|&)\s*")
 # "Caregiver of a child aged 3 months to 4 years": someone else's age.
 _OTHER_PERSON = re.compile(
     r"\b(?:of|with|has|have) (?:a |an |the |their |his |her |one |at least one )?"
-    r"(?:child|children|infant|infants|baby|babies|son|daughter|kid|kids)\W*$"
+    r"(?:child|children|infant|infants|baby|babies|son|daughter|kid|kids)"
+    r"(?:\W+(?:aged?|ages|from|between|of))?\W*$"
 )
 _AGE_QUALIFIER = re.compile(r"^\W*(?:for|among|in|all|only for|applicable to)\b|:\s*\S")
+# Items whose ages say who signs, or which cohort: "assent for children aged 12-17",
+# "for subjects in age stratum B only", "required for patients 55 years and younger".
+_AGE_SCOPE = re.compile(
+    r"\b(?:assent|explained to|strat(?:um|a)|cohorts?|sub-?stud(?:y|ies)|"
+    r"(?:group|arm|part) [a-z0-9]\b|(?:for|in all) (?:those|subjects|patients|participants)\b)"
+)
+_FIRST_DIGIT = re.compile(r"\d")
+# "Subject is < 74 pounds": a weight, not an age.
+_WEIGHT_AFTER = re.compile(r"\s*(?:pounds?|lbs?|kg|kilograms?)\b")
 
 
 def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
@@ -679,7 +710,10 @@ def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
         for m in pattern.finditer(low):
             if any(a.span[0] < m.end() and m.start() < a.span[1] for a in found):
                 continue
-            if _OTHER_PERSON.search(low, max(0, m.start() - 30), m.start()):
+            number_at = m.start() + _FIRST_DIGIT.search(m.group()).start()
+            if _OTHER_PERSON.search(low, max(0, number_at - 40), number_at) or _WEIGHT_AFTER.match(
+                low, m.end()
+            ):
                 continue
             joined = bool(found) and _AGE_JOIN.fullmatch(low[found[-1].span[1] : m.start()])
             if joined or _age_cue(low, m, context) or low.lstrip().startswith("age"):
@@ -687,7 +721,10 @@ def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
                 if limit:
                     found.append(limit)
     found.sort(key=lambda a: a.span)
-    if found and _AGE_QUALIFIER.search(low[: found[0].span[0]] + low[found[-1].span[1] :][:3]):
+    scoped = _AGE_SCOPE.search(low) or _AGE_QUALIFIER.search(
+        low[: found[0].span[0]] + low[found[-1].span[1] :][:3] if found else ""
+    )
+    if found and scoped:
         found = [replace(a, qualifier=True, rule=a.rule + ".qualifier") for a in found]
     lows = [a for a in found if a.high is None]
     highs = [a for a in found if a.low is None]
@@ -753,7 +790,7 @@ _REPRODUCTIVE: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "pregnant",
         re.compile(
-            rf"\b(?:{lexicon.PREGNANCY})(?<!pregnancies)(?! complicat| outcome| loss| induced"
+            rf"\b(?:{lexicon.PREGNANCY})(?!\w)(?<!pregnancies)(?! complicat| outcome| loss| induced"
             r"| related| history)|\b(?:beta[- ]?|β-?)?hcg\b"
         ),
     ),
@@ -780,6 +817,8 @@ def _reproductive(text: str, low: str, finder: ContextFinder) -> list[Reproducti
                 continue
             taken.append(m.span())
             ctx = finder.context(*m.span())
+            if ctx.family:
+                continue  # "partner is pregnant": someone else's status
             negated = ctx.negated
             if status in ("pregnant", "lactating"):
                 near = low[max(0, m.start() - 40) : m.end() + 40]
@@ -839,12 +878,12 @@ _WORD_NUMBERS = {
 }
 _UNIT_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
 _TIME = re.compile(
-    r"(?P<rel>within|in|during|over|for at least|at least|more than|less than or equal to|"
+    r"(?P<rel>within|in|during|over|for at least|for|at least|more than|less than or equal to|"
     r"less than|greater than|"
     r"no less than|minimum of|≥|>|<|≤)\s+(?:the\s+)?(?:(?:past|last|previous|prior|preceding|"
     r"recent)\s+)?(?P<n>\d+(?:\.\d+)?|"
     + "|".join(_WORD_NUMBERS)
-    + r")?\s*(?P<u>hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?)\b"
+    + r")?\s*(?:\(\d+\)\s*)?(?P<u>hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?)\b"
     r"(?P<anchor>\s+(?:prior to|before|preceding|of|since|after|following|from)\b"
     r"(?:(?!\s(?:or|and)\s)[^,;.)]){0,40})?"
 )
@@ -857,7 +896,7 @@ def _time_windows(text: str, low: str) -> list[TimeWindow]:
     for m in _TIME.finditer(low):
         rel = m.group("rel")
         anchor = m.group("anchor") or ""
-        if rel in ("in", "during", "over") and not re.search(
+        if rel in ("in", "during", "over", "for") and not re.search(
             r"past|last|previous|prior|preceding|recent", m.group()
         ):
             continue
@@ -866,6 +905,7 @@ def _time_windows(text: str, low: str) -> list[TimeWindow]:
         elif rel in (
             "within",
             "in",
+            "for",
             "during",
             "over",
             "less than",
@@ -912,6 +952,7 @@ _CHUNK_SPLIT = re.compile(
 )
 _AFTER_PREPOSITION = re.compile(rf"\s(?:{_PREPOSITIONS})\s*$")
 _LIST_SEPARATOR = re.compile(r"\s*(?:,|/|\s(?:or|and|and/or))\s*")
+_STARTS_WITH_PREPOSITION = re.compile(rf"\s*(?:{_PREPOSITIONS})\s")
 _LEAD = re.compile(
     r"\s*(?:(?:history of|h/o|hx of|diagnosis of|diagnoses of|diagnosed with|diagnosed|known|"
     r"documented|confirmed|clinically|clinical|presence of|evidence of|any|other|patients?|"
@@ -938,14 +979,74 @@ _TREATMENT_NOISE = frozenset(
     )
 ) | frozenset(("concomitant", "therapeutic", "standard", "non", "treat", "treated"))
 _MAX_CHUNK_WORDS = 8
+_OTHER = re.compile(r"\b(?:other|another|additional|second)\b")
+# "interferon intolerance", "ribavirin allergy": the drug is what reacted, not what is taken.
+_ADVERSE_AFTER = re.compile(
+    r"\s*(?:(?:and/or|and|or)\s+[\w-]+\s+)?(?:intolerance|allerg\w*|hypersensitivity|"
+    r"contraindicat\w*|toxicity|reactions?)\b"
+)
+# A clause about use now, and words that make it about use ever.
+_CURRENT = re.compile(
+    r"\b(?:concurrent\w*|concomitant\w*|current(?:ly)?|ongoing|presently|at (?:the )?time of "
+    r"(?:screening|enrol\w*|randomi[sz]ation|entry)|at (?:screening|entry))\b"
+)
+_EVER = re.compile(r"\b(?:prior|previous\w*|history|past|ever|before|preceding|within|since)\b")
+# Treatment the item speaks of as future ("during the study", "plan to use"): a record of
+# past or current use does not decide it.
+_FUTURE = re.compile(
+    r"\b(?:during (?:the )?(?:study|trial|treatment period|course of the study)|"
+    r"throughout the study|while (?:on|in|participating in) (?:the )?study|"
+    r"after (?:administration|enrol\w*|randomi[sz]ation|the first dose)|"
+    r"plan(?:s|ned|ning)? to|intend\w* to|(?:will|would) (?:require|need|receive)|"
+    r"anticipated|expected to (?:require|need|receive))\b"
+)
+# Words after a condition, in its clause, that make having it not enough on its own.
+_CONDITIONAL = re.compile(
+    r"\b(?:if|when|whenever|unless|provided|requir\w+|precludes?|precluding|prevents?|"
+    r"due to|secondary to|caused by|resulting from|attributable to|"
+    r"(?:that|which) (?:would|could|may|might|will|needs?|precludes?)|"
+    r"as (?:demonstrated|defined|evidenced|determined|judged|assessed) by)\b"
+)
+# An item left to clinical judgement: what it names excludes only if judged so.
+_JUDGEMENT = re.compile(
+    r"\b(?:(?:opinion|judge?ment|discretion) of|investigator'?s? (?:opinion|judge?ment|discretion)|"
+    r"(?:would|could|may|might) (?:interfere|compromise|jeopardi[sz]e|preclude|confound|"
+    r"make|put|limit|affect|prevent)|(?:makes?|making|renders?) (?:the )?(?:patient|subject|"
+    r"participant)s? (?:ineligible|ineligeble|unsuitable|inappropriate))"
+)
 _PERMISSION = re.compile(rf"\b(?:{lexicon.PERMISSION})\b")
+_PERMISSION_LAST = re.compile(rf"\b(?:{lexicon.PERMISSION})\W*$")  # "Concurrent steroids allowed"
+
+
+def _bracket_head(low: str, start: int, stop: int) -> bool:
+    """A lone head word after a bracket ("human immunodeficiency virus (HIV) infection") is
+    the tail of the bracketed name, not a condition of its own."""
+    return low[start:stop].strip() in _HEADS and low[:start].rstrip().endswith((")", "]"))
+
+
+def _clause(low: str, start: int, stop: int) -> Span:
+    """The sentence or ";" clause around ``low[start:stop]``."""
+    ends = [m.end() for m in _CLAUSE_END.finditer(low, 0, start)]
+    after = _CLAUSE_END.search(low, stop)
+    return (ends[-1] if ends else 0), (after.start() if after else len(low))
+
+
+def _qualified_by(low: str, start: int, stop: int, judgements: list[int]) -> str:
+    """A conditional after the mention in its clause, or a judgement call anywhere in it."""
+    clause_start, clause_end = _clause(low, start, stop)
+    if any(clause_start <= at < clause_end for at in judgements):
+        found = _JUDGEMENT.search(low, clause_start, clause_end)
+    else:
+        found = _CONDITIONAL.search(low, stop, clause_end)
+    return found.group() if found else ""
 
 
 def _chunks(low: str) -> Iterator[tuple[int, int, bool]]:
     """(start, end, incidental) of each stretch between separators.
 
-    A stretch after a preposition is incidental ("allergy to X"), and so are the ones listed
-    with it ("allergy to X or Y") until a lead word starts a new subject.
+    A stretch after or starting with a preposition is incidental ("allergy to X", "(for CLL
+    patients)"), and so are the ones listed with it ("allergy to X or Y") until a lead word
+    starts a new subject.
     """
     start, incidental = 0, False
     for m in _CHUNK_SPLIT.finditer(low):
@@ -953,6 +1054,7 @@ def _chunks(low: str) -> Iterator[tuple[int, int, bool]]:
         listed = incidental and _LIST_SEPARATOR.fullmatch(m.group())
         incidental = bool(_AFTER_PREPOSITION.search(m.group() + " ")) or bool(listed)
         start = m.end()
+        incidental = incidental or bool(_STARTS_WITH_PREPOSITION.match(low, start))
         if listed and _LEAD.match(low, start):
             incidental = False
     yield start, len(low), incidental
@@ -984,6 +1086,8 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
         n = bisect.bisect_right(starts, hit.start) - 1
         hits.setdefault(n, []).append((hit.start, hit.end, hit.kind))
     qualifier_spans = [(m.start(), m.group()) for m in _QUALIFIER_RE.finditer(low)]
+    judgements = [m.start() for m in _JUDGEMENT.finditer(low)]
+    future = bool(_FUTURE.search(low))
     out: list[Constraint] = []
     for n, (chunk_start, chunk_end, incidental) in enumerate(chunks):
         lead = _LEAD.match(low, chunk_start, chunk_end)
@@ -1009,6 +1113,8 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
             treatment = _is_treatment(low[start:stop].split(), kind, kinds)
             if not key or (treatment and kind is None and not key - _TREATMENT_NOISE):
                 continue
+            if _bracket_head(low, start, stop):
+                continue
             ctx = finder.context(start, stop)
             source = "phrase" if kind is None else "vocabulary"
             common: dict[str, Any] = dict(
@@ -1023,10 +1129,21 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
                 incidental=incidental,
             )
             if treatment:
-                out.append(Treatment(rule=f"treatment.{source}", **common))
+                common["incidental"] = incidental or bool(_ADVERSE_AFTER.match(low, stop))
+                common["hedged"] = ctx.hedged or future
+                clause = low[_clause(low, start, stop)[0] : stop]
+                current = bool(_CURRENT.search(clause)) and not _EVER.search(clause)
+                out.append(Treatment(rule=f"treatment.{source}", current=current, **common))
             else:
+                common["incidental"] = incidental or ctx.family
                 out.append(
-                    Condition(rule=f"condition.{source}", historical=ctx.historical, **common)
+                    Condition(
+                        rule=f"condition.{source}",
+                        historical=ctx.historical,
+                        qualified_by=_qualified_by(low, start, stop, judgements),
+                        other=bool(lead and _OTHER.search(lead.group())),
+                        **common,
+                    )
                 )
     return out
 
@@ -1091,7 +1208,7 @@ def _item(parsed: ParsedCriteria, criterion: Criterion) -> ItemAnalysis:
     context = tuple(a.clean_text for a in parsed.ancestors(criterion))
     constraints = extract_item(criterion.text, context)
     low = view(criterion.text)
-    permitted = bool(_PERMISSION.search(low[:40])) or any(
+    permitted = bool(_PERMISSION.search(low[:40]) or _PERMISSION_LAST.search(low)) or any(
         _PERMISSION.search(view(c)) for c in context
     )
     spans = sorted(c.span for c in constraints if isinstance(c, Measurement))

@@ -287,6 +287,7 @@ QUALIFIERS: tuple[str, ...] = (
     "metastatic",
     "recurrent",
     "relapsed",
+    "ongoing",
 )
 
 # Head words and endings that make a phrase look like a condition.
@@ -477,6 +478,8 @@ DRUG_CLASSES: dict[str, tuple[str, ...]] = {
         "mirtazapine",
     ),
     "dopaminergic": ("levodopa", "carbidopa", "pramipexole", "ropinirole"),
+    "alpha blocker": ("tamsulosin", "alfuzosin", "terazosin", "doxazosin", "silodosin"),
+    "5 alpha reductase inhibitor": ("finasteride", "dutasteride"),
     "pde5 inhibitor": ("sildenafil", "tadalafil", "vardenafil"),
     "somatostatin analogue": ("octreotide", "lanreotide", "pasireotide"),
     "immunomodulator": ("interferon", "thalidomide", "lenalidomide"),
@@ -509,6 +512,17 @@ DRUG_NAMES: dict[str, str] = {
     "ocp": "oral contraceptive",
     "iud": "intrauterine device",
     "ifn": "interferon",
+    "rbv": "ribavirin",
+    "flomax": "tamsulosin",
+    "proscar": "finasteride",
+    "lipitor": "atorvastatin",
+    "zocor": "simvastatin",
+    "plavix": "clopidogrel",
+    "glucophage": "metformin",
+    "synthroid": "levothyroxine",
+    "copaxone": "glatiramer acetate",
+    "velcade": "bortezomib",
+    "revlimid": "lenalidomide",
 }
 
 # Words that make a phrase a treatment, with the role the phrase then has.
@@ -712,7 +726,11 @@ ANALYTES: tuple[Analyte, ...] = (
     Analyte(
         "ldl",
         "lab",
-        (r"ldl(?:[- ]?c(?:holesterol)?)?", r"low[- ]density lipoprotein(?: cholesterol)?"),
+        (
+            r"ldl(?:[- ]?c(?:holesterol)?)?",
+            r"low[- ]density lipoprotein(?: cholesterol)?",
+            r'bad"? cholesterol',
+        ),
         "mg/dL",
         ((10.0, 1000.0, "mg/dL"),),
         386.65,
@@ -720,7 +738,11 @@ ANALYTES: tuple[Analyte, ...] = (
     Analyte(
         "hdl",
         "lab",
-        (r"hdl(?:[- ]?c(?:holesterol)?)?", r"high[- ]density lipoprotein(?: cholesterol)?"),
+        (
+            r"hdl(?:[- ]?c(?:holesterol)?)?",
+            r"high[- ]density lipoprotein(?: cholesterol)?",
+            r'good"? cholesterol',
+        ),
         "mg/dL",
         ((5.0, 200.0, "mg/dL"),),
         386.65,
@@ -804,7 +826,14 @@ ANALYTES: tuple[Analyte, ...] = (
         ((5.0, 90.0, "%"),),
     ),
     Analyte("qtc", "vital", (r"qtc[fb]?(?: interval)?", r"qt interval"), "ms"),
-    Analyte("fev1_fvc", "vital", (r"fev1\s*(?:/|:|to)\s*fvc(?: ratio)?",), None),
+    # Written as a ratio ("< 0.70") or a percentage ("< 70%"): the size tells which.
+    Analyte(
+        "fev1_fvc",
+        "vital",
+        (r"fev1\s*(?:/|:|to)\s*fvc(?: ratio)?",),
+        "%",
+        ((0.05, 1.0, "fraction"), (1.0, 100.0, "%")),
+    ),
     Analyte(
         "fvc",
         "vital",

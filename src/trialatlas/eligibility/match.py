@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -335,8 +337,15 @@ def _judge_treatment(
         if not any(c.key <= key for key in keys):
             continue
         shown = f"treatment {record.name}"
+        if c.hedged and not permitted:
+            note = "the criterion speaks of planned or future use; the record says what was used"
+            return _Judgement(_Outcome.POSSIBLE, shown, note)
         missing = _qualified(c.qualifiers, record.name)
         window = next((w for w in windows if w.relation in ("within", "at_least")), None)
+        if c.current and record.ongoing is False and window is None and not permitted:
+            return _Judgement(
+                _Outcome.FAILS, shown + " (stopped)", "the criterion asks about use now"
+            )
         if window is None or permitted:
             if missing and not permitted:
                 note = f"criterion says {', '.join(missing)}; dose or kind not given"
@@ -393,13 +402,20 @@ def _status(outcome: _Outcome, wants: bool, permitted: bool) -> Status:
 
 
 def _any_of(pairs: list[tuple[Constraint, _Judgement]]) -> tuple[Constraint, _Judgement]:
-    """Alternatives ("hepatitis, HIV, tuberculosis"): the strongest outcome speaks."""
+    """Alternatives ("hepatitis, HIV, tuberculosis"): the strongest outcome speaks.
+
+    One alternative ruled out while another is not known decides nothing.
+    """
     for outcome in (_Outcome.HOLDS, _Outcome.POSSIBLE):
         found = [pair for pair in pairs if pair[1].outcome is outcome]
         if found:
             return found[0]
     if all(j.outcome is _Outcome.FAILS for _, j in pairs):
         return pairs[0]
+    failed = next((pair for pair in pairs if pair[1].outcome is _Outcome.FAILS), None)
+    if failed:
+        note = "ruled out, but the alternatives named with it are not known"
+        return failed[0], _Judgement(_Outcome.NO_DATA, failed[1].patient, note)
     return next((pair for pair in pairs if pair[1].patient), (pairs[0][0], _NO_DATA))
 
 
@@ -425,6 +441,10 @@ class _Plan:
 
     ``scope``: sex and age words that say whom the item is for ("Women with ...", "For
     subjects under 5: ..."); a patient outside the scope is not concerned by the item.
+    ``need``: the item is one of a list its heading asks ``need`` of ("at least one of the
+    following:"), None when its heading asks all of them. ``requires``: it names a condition
+    or treatment to have (not one to be free of). ``or_next``: it ends in "or", so it and the
+    next item are alternatives.
     """
 
     scope: tuple[SexLimit | AgeLimit, ...]
@@ -438,10 +458,32 @@ class _Plan:
     ambiguous: bool
     women_only: bool
     gestation: bool
+    need: int | None
+    requires: bool
+    or_next: bool
 
 
 _SINGLES = (Reproductive, Participation, Administrative)
 _GESTATION = ("gestation", "trimester", "weeks pregnant", "weeks of pregnancy")
+_OR_LAST = re.compile(r"\b(?:or|and/or)\W*$")
+_COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+# Headings that ask for some of their items: "at least one of the following:", "two or more
+# of these risk factors:", "with either:", "OR have:".
+_SOME_OF = re.compile(
+    r"\b(?:at least|any|a minimum of|minimum of)\s+(?P<n>one|two|three|four|five|\d)\b|"
+    r"\b(?P<m>one|two|three|four|five|\d)\s+or\s+more\b|"
+    r"\b(?:either|(?:any|one) of)\b|^\W*(?:or|and/or)\b",
+    re.IGNORECASE,
+)
+
+
+def _need(context: tuple[str, ...]) -> int | None:
+    """How many items the direct heading asks for ("two or more of the following:")."""
+    found = _SOME_OF.search(context[-1]) if context else None
+    if found is None:
+        return None
+    count = (found.group("n") or found.group("m") or "1").lower()
+    return _COUNTS.get(count) or int(count)
 
 
 def _plan(item: ItemAnalysis) -> _Plan:
@@ -485,6 +527,9 @@ def _plan(item: ItemAnalysis) -> _Plan:
             for c in constraints
         ),
         gestation=any(word in low for word in _GESTATION),
+        need=_need(item.context),
+        requires=any(not members[0].negated for members in alternatives),
+        or_next=bool(_OR_LAST.search(low)),
     )
 
 
@@ -510,6 +555,8 @@ def _qualification(
     item: ItemAnalysis, plan: _Plan, condition: Condition, trial_keys: tuple[Key, ...]
 ) -> str | None:
     """Why having the named condition does not settle the item on its own, if it does not."""
+    if condition.qualified_by and (item.criterion.kind is Kind.EXCLUSION) != condition.negated:
+        return f"qualified by '{condition.qualified_by}': having it may not be enough"
     if plan.measures:
         return "qualified by a threshold in the same criterion"
     if any(w.relation in ("within", "at_least") for w in plan.windows):
@@ -522,8 +569,14 @@ def _qualification(
 
 
 def _judge_item(
-    item: ItemAnalysis, plan: _Plan, facts: _Facts, trial_keys: tuple[Key, ...]
+    item: ItemAnalysis,
+    plan: _Plan,
+    facts: _Facts,
+    trial_keys: tuple[Key, ...],
+    own: frozenset[str],
 ) -> CriterionResult:
+    """``own``: the patient's diagnoses that are the trial's condition ("no *other*
+    malignancy" does not mean the one the trial treats)."""
     kind = item.criterion.kind
     outside = _out_of_scope(plan, facts)
     if outside:
@@ -539,7 +592,7 @@ def _judge_item(
                         _judge_condition(
                             c,
                             facts,
-                            exempt,
+                            exempt | own if c.other else exempt,
                             functools.partial(_qualification, item, plan, c, trial_keys),
                         )
                         if isinstance(c, Condition)
@@ -610,6 +663,53 @@ def _criterion_result(
     )
 
 
+def _open_alternatives(
+    items: tuple[ItemAnalysis, ...], plans: list[_Plan], results: list[CriterionResult]
+) -> list[CriterionResult]:
+    """Items under "at least one of the following:" are alternatives: a failed one decides
+    nothing while enough of its siblings may still hold (or, for exclusions, while fewer
+    than the number asked for apply)."""
+    groups: dict[tuple[str, int | None], list[int]] = {}
+    chain: list[int] = []
+    for n, (item, plan) in enumerate(zip(items, plans, strict=True)):
+        if plan.need is not None:
+            groups.setdefault(("heading", item.criterion.parent), []).append(n)
+        if chain or plan.or_next:  # "... above 126 mg/dL, or" + the next item
+            chain.append(n)
+            if not plan.or_next:
+                groups[("or", chain[0])] = chain
+                chain = []
+    out = list(results)
+    for (how, _), members in groups.items():
+        need = (plans[members[0]].need or 1) if how == "heading" else 1
+        failed = [n for n in members if results[n].status is Status.NOT_MET]
+        if items[members[0]].criterion.kind is Kind.EXCLUSION:
+            decided = len(failed) >= need
+        else:
+            decided = len(members) - len(failed) < need
+        if decided:
+            continue
+        for n in failed:
+            r = results[n]
+            note = Evidence(
+                "alternatives.open",
+                r.text,
+                r.start,
+                r.end,
+                None,
+                Status.UNKNOWN,
+                f"one of {len(members)} alternatives, {need} needed; the others may decide",
+            )
+            out[n] = replace(
+                r,
+                status=Status.UNKNOWN,
+                rule=note.rule,
+                evidence=(*r.evidence, note),
+                review=True,
+            )
+    return out
+
+
 # --- structured fields ---------------------------------------------------------------------
 
 
@@ -630,7 +730,7 @@ def _structured_checks(eligibility: dict[str, Any], facts: _Facts) -> list[Crite
             Status.UNKNOWN if p.sex is None else Status.MET if p.sex == wanted else Status.NOT_MET
         )
         out.append(_structured("sex", f"sex {sex}", status, f"sex {p.sex}" if p.sex else None))
-    for field, compare in (("minimumAge", float.__ge__), ("maximumAge", float.__le__)):
+    for field in ("minimumAge", "maximumAge"):
         written = eligibility.get(field)
         days = age_in_days(written)
         if days is None:
@@ -638,7 +738,13 @@ def _structured_checks(eligibility: dict[str, Any], facts: _Facts) -> list[Crite
         if p.age is None:
             status = Status.UNKNOWN
         else:
-            status = Status.MET if compare(float(p.age * 365.25), float(days)) else Status.NOT_MET
+            # In the field's own unit: "55 Years" admits a 55-year-old, "14 Years" a patient
+            # of 14 and a half (their age is 14 until their 15th birthday). A day of slack
+            # absorbs the rounding of whole-year ages to days.
+            count = float(str(written).split()[0])
+            age = (p.age * 365.25 + 1) / (days / count) if days else p.age
+            ok = age >= count if field == "minimumAge" else math.floor(age) <= count
+            status = Status.MET if ok else Status.NOT_MET
         shown = None if p.age is None else f"age {_number(round(p.age, 2))} years"
         out.append(_structured(field, f"{field} {written}", status, shown))
     healthy = eligibility.get("healthyVolunteers")
@@ -693,6 +799,24 @@ def _relevance(
     return best, evidence
 
 
+# Each inclusion that asks for a condition or treatment the profile does not show lowers the
+# score (up to three of them): a fuller record would more likely fail than pass it. The
+# verdict is not affected: a missing fact never fails a criterion.
+_UNSHOWN_FACTOR = 0.75
+_UNSHOWN_CAP = 3
+
+
+def _unshown(criteria: list[CriterionResult], plans: list[_Plan]) -> int:
+    """Inclusions asking for a condition or treatment no patient fact touched."""
+    return sum(
+        result.kind == "inclusion"
+        and plan.requires
+        and result.status is Status.UNKNOWN
+        and all(e.patient is None for e in result.evidence)
+        for result, plan in zip(criteria, plans, strict=True)
+    )
+
+
 def match_study(profile: Profile, doc: dict[str, Any]) -> MatchResult:
     """Judge every criterion of ``doc`` (an API v2 study document) for ``profile``."""
     facts = _facts(profile)
@@ -706,10 +830,15 @@ def match_study(profile: Profile, doc: dict[str, Any]) -> MatchResult:
     terms = [(t, concept_key(t), w) for t, w in _trial_terms(doc)]
     terms = [(t, k, w) for t, k, w in terms if k]
     own = tuple(k for _, k, w in terms if w >= 0.8)
-    criteria = [
-        _judge_item(item, plan, facts, own)
-        for item, plan in zip(analysis.items, plans, strict=True)
-    ]
+    own_dx = frozenset(s for s, key in facts.diagnoses if any(key <= t or t <= key for t in own))
+    criteria = _open_alternatives(
+        analysis.items,
+        plans,
+        [
+            _judge_item(item, plan, facts, own, own_dx)
+            for item, plan in zip(analysis.items, plans, strict=True)
+        ],
+    )
     structured = _structured_checks(eligibility, facts)
     relevance, why = _relevance(terms, facts, criteria)
 
@@ -718,6 +847,7 @@ def match_study(profile: Profile, doc: dict[str, Any]) -> MatchResult:
     unknown = sum(c.status is Status.UNKNOWN for c in criteria)
     score = 0.65 * relevance + 0.25 * met / max(1, len(counted))
     score += 0.10 * (1 - unknown / max(1, len(criteria)))
+    score *= _UNSHOWN_FACTOR ** min(_UNSHOWN_CAP, _unshown(criteria, plans))
     if any(s.status is Status.NOT_MET for s in structured):
         verdict, score = Verdict.LIKELY_EXCLUDED, score * 0.15
     elif any(c.status is Status.NOT_MET for c in criteria):

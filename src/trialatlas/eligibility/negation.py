@@ -167,6 +167,19 @@ _TRIGGERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
                 "relatives",
                 "first degree",
                 "first-degree",
+                "partner",
+                "partners",
+                "spouse",
+                "wife",
+                "husband",
+                "caregiver",
+                "caregivers",
+                "caretaker",
+                "caretakers",
+                "household",
+                "contact with",
+                "contacts of",
+                "close contact",
             ),
         ),
     ),
@@ -189,6 +202,7 @@ _TRIGGERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 }
 # Phrases that contain a trigger word but negate nothing.
 _PSEUDO = (
+    "with or without",
     "not only",
     "not necessarily",
     "not limited to",
@@ -237,6 +251,7 @@ _STOP_WORDS = frozenset(
         "presenting",
         "presented",
         "with",
+        "remarkable",
     )
 )
 _STOP_PUNCTUATION = re.compile(r"[.;:!?)\n]")

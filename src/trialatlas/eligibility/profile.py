@@ -347,6 +347,35 @@ _MEDICATION_CUE = re.compile(
     r"prescribed|using|uses|used|therapy|dose|doses|mg|regimen|course of)\b[^.;]{0,40}$",
     re.I,
 )
+# A treatment the note only plans or offers ("came to have her flu shot", "is offered
+# levodopa", "a candidate for resection prior to chemotherapy") has not been received.
+_PLANNED = re.compile(
+    r"\b(?:offered|candidate for|(?:came|comes|here|presents?) (?:in )?(?:to|for)|to (?:have|get|"
+    r"receive|start|begin|undergo)|will (?:be )?(?:receive|start|begin|undergo|given|started)|"
+    r"scheduled|planned|plan(?:s|ning)? (?:to|for)|recommended|referred for|prior to|"
+    r"considering|consider)\b[^.;]*$",
+    re.I,
+)
+# Whether a drug is taken now: the nearest cue before it in its sentence decides
+# ("initially treated with melphalan" is past, "started on lactulose" is now), and a later
+# "... which were held" stops it.
+_USE_CUE = re.compile(
+    r"\b(?:(?P<now>is on|are on|currently|presently|takes|taking|uses|using|is treating|"
+    r"is being treated|started on|maintained on|continues|medications? (?:include|includes|are)"
+    r")|(?P<past>initially|previously|prior|formerly|used to|history of|h/o|s/p|status post|"
+    r"completed|received|failed|had been|underwent|included|discontinued|stopped|was|were|"
+    r"in the past))\b",
+    re.I,
+)
+# Procedures the patient has had ("underwent transsphenoidal surgery", "s/p CABG").
+_PROCEDURE = re.compile(
+    r"\b(?:underwent|undergone|s/p|status post|had (?:an? )?|history of|h/o)\s+"
+    r"(?:an?\s+|the\s+|his\s+|her\s+)?(?P<p>(?:[a-z-]+\s+){0,3}?(?:surgery|resection|[a-z]*ectomy|"
+    r"[a-z]*otomy|[a-z]*plasty|transplant\w*|bypass|cabg|repair|ligation|stent\w*|ablation|"
+    r"amputation))\b",
+    re.I,
+)
+_STOPPED_AFTER = re.compile(r"^[^.;]*\b(?:held|stopped|discontinued|withdrawn)\b", re.I)
 _NOTE_VALUE = re.compile(
     rf"(?P<fill>(?:\s|[:=(]|\b(?:of|was|were|is|are|at|levels?|counts?|values?|measured|"
     rf"approximately|around|about|showed|shows|revealed|reveals|result)\b)*)"
@@ -458,7 +487,10 @@ def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[
         ctx = finder.context(start, end)
         if key and not (ctx.family or ctx.hedged):
             (absent if ctx.negated else present).setdefault(key, surface)
-    return list(present.values()), [v for k, v in absent.items() if k not in present]
+    # "no pain" beside "severe bone pain": the note contradicts itself; the finding wins
+    return list(present.values()), [
+        v for k, v in absent.items() if not any(k <= p for p in present)
+    ]
 
 
 def _note_measurements(text: str) -> dict[str, list[Measured]]:
@@ -527,9 +559,26 @@ def _note_treatments(text: str, finder: ContextFinder) -> list[TreatmentRecord]:
             continue
         ctx = finder.context(hit.start, hit.end)
         key = concept_key(text[hit.start : hit.end])
-        if key and not ctx.negated and not ctx.family:
-            found.setdefault(key, TreatmentRecord(text[hit.start : hit.end]))
+        planned = _PLANNED.search(text, max(0, hit.start - 80), hit.start)
+        if key and not (ctx.negated or ctx.family or planned):
+            ongoing = _ongoing(text, hit.start, hit.end)
+            found.setdefault(key, TreatmentRecord(text[hit.start : hit.end], ongoing=ongoing))
+    for m in _PROCEDURE.finditer(text):
+        key = concept_key(m.group("p"))
+        if key and not finder.context(*m.span("p")).negated:
+            found.setdefault(key, TreatmentRecord(m.group("p"), ongoing=False))
     return list(found.values())
+
+
+def _ongoing(text: str, start: int, end: int) -> bool | None:
+    """True if the note says the drug is taken now, False if only in the past, else None."""
+    sentence_start = max(text.rfind(".", 0, start), text.rfind("\n", 0, start)) + 1
+    cues = list(_USE_CUE.finditer(text, sentence_start, start))
+    if _STOPPED_AFTER.search(text[end:]):
+        return False
+    if not cues:
+        return None
+    return cues[-1].group("now") is not None
 
 
 def _flag(pattern: re.Pattern[str], text: str, finder: ContextFinder) -> bool | None:

@@ -57,6 +57,7 @@ _FORMS: tuple[tuple[str, str], ...] = (
     (r"(?:°|º|deg(?:rees?)?\s*)\s*c", "degC"),
     (r"(?:°|º|deg(?:rees?)?\s*)\s*f", "degF"),
     (r"kg|kilograms?", "kg"),
+    (r"lbs?|pounds?", "lb"),
     (r"cm", "cm"),
     (r"m?sec|ms", "ms"),
     (r"copies\s*/\s*ml", "copies/mL"),
@@ -68,6 +69,8 @@ _FORMS: tuple[tuple[str, str], ...] = (
         r"|(?:the\s+)?normal\s+(?:range|values?|limits?))(?:\s*\(\s*uln\s*\))?",
         "ULN",
     ),
+    # "2 times normal", "2X UNL": a multiple of the normal limit said briefly.
+    (r"(?:[x×*]|times|fold)\s*(?:the\s+)?(?:normal|unl|nl)\b", "ULN"),
 )
 _COMPILED = tuple((re.compile(form, re.IGNORECASE), key) for form, key in _FORMS)
 
@@ -96,12 +99,14 @@ _PINT: dict[str, tuple[str, float]] = {
     "pmol/L": ("pmol/L", 1.0),
     "mL/min": ("mL/min", 1.0),
     "kg": ("kg", 1.0),
+    "lb": ("lb", 1.0),
     "cm": ("cm", 1.0),
     "ms": ("ms", 1.0),
     "degC": ("degC", 1.0),
     "degF": ("degF", 1.0),
     "mmHg": ("mmHg", 1.0),
     "%": ("percent", 1.0),
+    "fraction": ("dimensionless", 1.0),
 }
 # Keys that are cell counts: "G/L" written for a count means giga-cells per litre.
 COUNT_KEYS = frozenset({"10^9/L", "10^3/uL", "/mm3", "/uL"})

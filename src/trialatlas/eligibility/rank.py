@@ -1,0 +1,438 @@
+"""Rank the trials of a whole store for one patient, each with its criterion-by-criterion reasons.
+
+Matching a profile against one trial (``match_study``) is too slow to run over a registry, and
+most trials are about something else, so ranking goes in three steps:
+
+1. Retrieval narrows the store (the search layer: BM25 over weighted fields) with the words of
+   the patient's note and each diagnosis as a group (which also matches its condition
+   synonyms), behind the pre-filters the store answers from columns: the patient's age within
+   the trial's age range, and sex. It keeps the best ``candidates`` trials and, unless
+   ``any_status``, also the best trials still open to participants, so recruiting trials
+   below the overall top are not missed.
+2. Each candidate is matched criterion by criterion; criteria analyses come from the disk
+   cache (``eligibility.cache``), so a store is parsed once, not once per patient.
+3. The final score mixes retrieval (how much the trial is about this patient) with eligibility
+   (how likely the patient qualifies); weights were tuned on the TREC Clinical Trials 2021
+   topics only (bench/trec.py). A site within ``near_km`` of the patient (when the profile has
+   a location) adds a bonus: enough to lift a nearby trial on the patient's condition, not to
+   lift a nearby trial on something else (TREC has no locations: this one is set by hand).
+   Trials open to participants come first (unless ``any_status``), then by score.
+   Candidates are matched in order of the best score they could still reach, and matching
+   stops once none can enter the top ``limit``.
+
+Public entry points for the CLI, the JSON API and the pages: `rank_trials`, `check_trial`,
+`trial_criteria`; `score_trials` scores a given set of trials (the benchmark's judged-only
+reranking).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from trialatlas import search as search_layer
+from trialatlas.eligibility import lexicon
+from trialatlas.eligibility.cache import criteria_cache
+from trialatlas.eligibility.match import MatchResult, Status, match_study
+from trialatlas.eligibility.profile import Profile, ProfileError
+from trialatlas.records.document import age_in_days
+from trialatlas.search import AgeRange, Near, SearchRequest
+from trialatlas.search.essie import tokenize
+from trialatlas.search.geo import geocode
+from trialatlas.search.query import MAX_PAGE_SIZE, OPEN_STATUSES
+from trialatlas.store import Store
+
+DEFAULT_LIMIT = 20
+DEFAULT_CANDIDATES = 1000
+NEAR_KM = 160.0  # about 100 miles
+_MAX_QUERY_WORDS = 150  # the search layer takes at most 200 terms and 4,000 characters
+_MAX_QUERY_CHARS = 3800
+_BATCH = 100  # candidates whose documents are read and matched together
+_STOPWORD_TEXT = """
+    a about above after again against ago all also am an and any are as at be been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    out over own same she should so some such than that the their them then there these they
+    this those through to too under until up very was we were what when where which while who
+    whom why will with would you your patient patients year years old presents presented
+    presenting"""
+# Single words that name nothing on their own ("syndrome", "chronic") match half the store:
+# slow to search, and they only blur the ranking. Diagnoses keep them inside their groups.
+_TELLING = frozenset({"chronic", "active", "type", "abnormality", "abnormalities"})
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split()) | (lexicon.GENERIC_TOKENS - _TELLING) | {"like"}
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How retrieval and the criterion judgements combine; defaults tuned on TREC CT 2021."""
+
+    retrieval: float = 0.6  # the rest of the score is eligibility
+    inclusion_failed: float = 2.0  # penalties, per criterion (at most two count)
+    exclusion_failed: float = 0.75
+    structured_failed: float = 3.0  # sex, minimum or maximum age
+    inclusion_unknown: float = 0.03  # each unchecked inclusion criterion is a chance to fail
+    relevance: float = 0.3  # share of eligibility from the matcher's condition relevance
+    near: float = 0.15  # bonus for a site within near_km (not from TREC: it has no places)
+
+
+WEIGHTS = Weights()
+
+
+def eligibility(match: MatchResult, weights: Weights = WEIGHTS) -> float:
+    """How likely the patient qualifies, 0..1: penalties for failed and unchecked criteria."""
+    failed = {"inclusion": 0, "exclusion": 0}
+    unknown = 0
+    for c in match.criteria:
+        if c.status is Status.NOT_MET:
+            failed[c.kind] += 1
+        elif c.status is Status.UNKNOWN and c.kind == "inclusion":
+            unknown += 1
+    penalty = (
+        weights.inclusion_failed * min(failed["inclusion"], 2)
+        + weights.exclusion_failed * min(failed["exclusion"], 2)
+        + weights.structured_failed * any(s.status is Status.NOT_MET for s in match.structured)
+        + weights.inclusion_unknown * unknown
+    )
+    return weights.relevance * match.relevance + (1 - weights.relevance) * math.exp(-penalty)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A trial retrieval found: BM25 relative to the query's best hit, and where it stands."""
+
+    nct_id: str
+    retrieval: float
+    open: bool
+    near: bool | None = None  # None: the profile has no location
+    distance_km: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RankedTrial:
+    """One trial in a patient's ranking: the final score, its parts and the match itself."""
+
+    rank: int
+    nct_id: str
+    title: str | None
+    overall_status: str | None
+    score: float
+    retrieval: float
+    eligibility: float
+    candidate: Candidate
+    match: MatchResult
+
+    @property
+    def verdict(self) -> str:
+        return self.match.verdict.value
+
+    def to_json(self) -> dict[str, Any]:
+        """{nctId, verdict, score, criteria: [...]} and the rest of the explanation."""
+        matched = self.match.to_json()
+        return {
+            "rank": self.rank,
+            "nctId": self.nct_id,
+            "title": self.title,
+            "overallStatus": self.overall_status,
+            "verdict": self.verdict,
+            "score": round(self.score, 4),
+            "retrieval": round(self.retrieval, 4),
+            "eligibility": round(self.eligibility, 4),
+            "matchScore": matched["score"],
+            "near": self.candidate.near,
+            "distanceKm": self.candidate.distance_km,
+            "relevance": matched["relevance"],
+            "failures": [c.text for c in self.match.failures],
+            "structured": matched["structured"],
+            "criteria": matched["criteria"],
+        }
+
+
+# --- retrieval -----------------------------------------------------------------------------
+
+
+def _words(text: str) -> list[str]:
+    return [t for t in tokenize(text) if t not in _STOPWORDS and len(t) > 2 and not t.isdigit()]
+
+
+def query_expression(profile: Profile, note: str | None = None) -> str:
+    """The search query for a patient: each diagnosis as a group, then the single words of
+    the diagnoses and the note (a group needs all its words; a word alone finds "ALS-like").
+
+    Raises ProfileError (naming ``diagnoses``) when there is nothing to search with.
+    """
+    terms: list[str] = []
+    for diagnosis in profile.diagnoses:
+        tokens = tokenize(diagnosis)
+        if tokens:
+            terms.append(tokens[0] if len(tokens) == 1 else f"({' '.join(tokens)})")
+    terms.extend(_words(" ".join((*profile.diagnoses, note or ""))))
+    kept: list[str] = []
+    length = 0
+    for term in dict.fromkeys(terms):
+        if len(kept) == _MAX_QUERY_WORDS or length + len(term) + 4 > _MAX_QUERY_CHARS:
+            break
+        kept.append(term)
+        length += len(term) + 4
+    if not kept:
+        raise ProfileError(["diagnoses: needs at least one diagnosis (or a note) to rank trials"])
+    return " OR ".join(kept)
+
+
+def bm25_hits(store: Store, request: SearchRequest, limit: int) -> list[search_layer.Hit]:
+    """The first ``limit`` hits of a search, page after page."""
+    hits: list[search_layer.Hit] = []
+    if limit < 1:
+        return hits
+    request = replace(request, page_size=min(limit, MAX_PAGE_SIZE))
+    while len(hits) < limit:
+        result = search_layer.search(store, request)
+        hits.extend(result.hits)
+        if not result.next_page_token:
+            break
+        request = request.with_page(result.next_page_token)
+    return hits[:limit]
+
+
+def _prefilters(profile: Profile) -> dict[str, Any]:
+    """Age and sex: cheap column filters that only drop trials the patient cannot enter."""
+    filters: dict[str, Any] = {}
+    if profile.age is not None:
+        days = int(profile.age * 365.25)
+        filters["age"] = AgeRange(days, days)
+    if profile.sex:
+        filters["sex"] = frozenset({profile.sex.upper()})
+    return filters
+
+
+def _relative(
+    hits: Sequence[search_layer.Hit], best: Sequence[search_layer.Hit]
+) -> dict[str, float]:
+    """Retrieval 0..1: BM25 over the query's best among the trials the patient can enter."""
+    top = best[0].score if best and best[0].score > 0 else 1.0
+    return {h.nct_id: min(h.score / top, 1.0) for h in hits}
+
+
+def _place(profile: Profile) -> tuple[tuple[float, float] | None, str | None]:
+    """The patient's point (given or geocoded from the city), else only the country."""
+    where = profile.location
+    if where is None:
+        return None, None
+    if where.lat is not None and where.lon is not None:
+        return (where.lat, where.lon), None
+    point = geocode(where.city, None, where.country) if where.city else None
+    return point, None if point else where.country
+
+
+def _locate(
+    store: Store, profile: Profile, nct_ids: Sequence[str], near_km: float
+) -> dict[str, float | None] | None:
+    """Candidates with a site near the patient (nearest distance, if known); None: no place."""
+    point, country = _place(profile)
+    if point is None and country is None:
+        return None
+    if not nct_ids:  # an empty id filter would mean every study
+        return {}
+    request = SearchRequest(
+        ids=frozenset(nct_ids),
+        near=Near(point[0], point[1], near_km) if point else None,
+        country=frozenset({country}) if country else frozenset(),
+    )
+    return {h.nct_id: h.distance_km for h in bm25_hits(store, request, len(nct_ids))}
+
+
+def retrieve(
+    store: Store,
+    profile: Profile,
+    *,
+    note: str | None = None,
+    candidates: int = DEFAULT_CANDIDATES,
+    any_status: bool = False,
+    near_km: float = NEAR_KM,
+) -> list[Candidate]:
+    """The trials worth matching, best retrieval first (see the module docstring)."""
+    request = SearchRequest(term=query_expression(profile, note), **_prefilters(profile))
+    hits = bm25_hits(store, request, candidates)
+    if not any_status:
+        hits += bm25_hits(store, replace(request, status=OPEN_STATUSES), max(candidates // 2, 1))
+    unique = {h.nct_id: h for h in hits}
+    retrieval = _relative(hits, hits)
+    near = _locate(store, profile, list(unique), near_km)
+    return [
+        Candidate(
+            nct_id=h.nct_id,
+            retrieval=retrieval[h.nct_id],
+            open=h.overall_status in OPEN_STATUSES,
+            near=None if near is None else h.nct_id in near,
+            distance_km=near.get(h.nct_id) if near else None,
+        )
+        for h in sorted(unique.values(), key=lambda h: -h.score)
+    ]
+
+
+# --- matching and ordering -----------------------------------------------------------------
+
+
+def _criteria_text(doc: dict[str, Any]) -> str:
+    module = (doc.get("protocolSection") or {}).get("eligibilityModule") or {}
+    return module.get("eligibilityCriteria") or ""
+
+
+def _matched(
+    store: Store, profile: Profile, nct_ids: Sequence[str]
+) -> list[tuple[dict[str, Any], MatchResult]]:
+    """Documents and matches of these trials, with every criteria text parsed at most once."""
+    docs = search_layer.documents(store, list(nct_ids))
+    criteria_cache().prepare(_criteria_text(doc) for doc in docs)
+    return [(doc, match_study(profile, doc)) for doc in docs]
+
+
+def _ranked(
+    candidate: Candidate, doc: dict[str, Any], match: MatchResult, weights: Weights
+) -> RankedTrial:
+    ident = (doc.get("protocolSection") or {}).get("identificationModule") or {}
+    status = (doc.get("protocolSection") or {}).get("statusModule") or {}
+    fit = eligibility(match, weights)
+    return RankedTrial(
+        rank=0,
+        nct_id=candidate.nct_id,
+        title=ident.get("briefTitle") or ident.get("officialTitle"),
+        overall_status=status.get("overallStatus"),
+        score=_score(candidate, fit, weights),
+        retrieval=candidate.retrieval,
+        eligibility=fit,
+        candidate=candidate,
+        match=match,
+    )
+
+
+def _sort_key(candidate: Candidate, score: float, any_status: bool) -> tuple[int, float]:
+    """Open first (unless any_status), then higher score."""
+    return (0 if any_status or candidate.open else 1, -score)
+
+
+def _score(candidate: Candidate, fit: float, weights: Weights) -> float:
+    near = weights.near if candidate.near else 0.0
+    return weights.retrieval * candidate.retrieval + (1 - weights.retrieval) * fit + near
+
+
+def _best_possible(candidate: Candidate, weights: Weights) -> float:
+    """The highest score a candidate can reach: its own with eligibility 1."""
+    return _score(candidate, 1.0, weights)
+
+
+def rank_candidates(
+    store: Store,
+    profile: Profile,
+    found: Sequence[Candidate],
+    *,
+    limit: int = DEFAULT_LIMIT,
+    any_status: bool = False,
+    weights: Weights = WEIGHTS,
+) -> list[RankedTrial]:
+    """The best ``limit`` of ``found``, matching only candidates that could still make it."""
+    queue = sorted(found, key=lambda c: _sort_key(c, _best_possible(c, weights), any_status))
+    kept: list[tuple[tuple[int, float], RankedTrial]] = []
+    for start in range(0, len(queue), _BATCH):
+        batch = queue[start : start + _BATCH]
+        best = _sort_key(batch[0], _best_possible(batch[0], weights), any_status)
+        if len(kept) >= limit and best > kept[limit - 1][0]:
+            break  # the queue is in best-possible order: nothing later can enter the top
+        by_id = {c.nct_id: c for c in batch}
+        for doc, match in _matched(store, profile, [c.nct_id for c in batch]):
+            trial = _ranked(by_id[match.nct_id], doc, match, weights)
+            kept.append((_sort_key(trial.candidate, trial.score, any_status), trial))
+        kept.sort(key=lambda pair: pair[0])
+        del kept[limit:]
+    return [replace(trial, rank=n) for n, (_, trial) in enumerate(kept, 1)]
+
+
+def rank_trials(
+    store: Store,
+    profile: Profile,
+    limit: int = DEFAULT_LIMIT,
+    any_status: bool = False,
+    *,
+    note: str | None = None,
+    candidates: int = DEFAULT_CANDIDATES,
+    near_km: float = NEAR_KM,
+    weights: Weights = WEIGHTS,
+) -> list[RankedTrial]:
+    """The store's best trials for this patient, each with its per-criterion explanation.
+
+    ``note``: the free-text description the profile was read from, if any (its words help
+    retrieval). Raises ProfileError when the profile gives nothing to search with.
+    """
+    found = retrieve(
+        store, profile, note=note, candidates=candidates, any_status=any_status, near_km=near_km
+    )
+    return rank_candidates(
+        store, profile, found, limit=limit, any_status=any_status, weights=weights
+    )
+
+
+def score_trials(
+    store: Store,
+    profile: Profile,
+    nct_ids: Sequence[str],
+    *,
+    note: str | None = None,
+    weights: Weights = WEIGHTS,
+) -> list[RankedTrial]:
+    """Score exactly these trials (unknown ids skipped), best first; no pre-filters."""
+    if not nct_ids:  # an empty id filter would mean every study
+        return []
+    request = SearchRequest(term=query_expression(profile, note), **_prefilters(profile))
+    given = replace(request, ids=frozenset(nct_ids), age=None, sex=frozenset())
+    retrieval = _relative(bm25_hits(store, given, len(nct_ids)), bm25_hits(store, request, 1))
+    scored = []
+    for start in range(0, len(nct_ids), _BATCH):
+        for doc, match in _matched(store, profile, nct_ids[start : start + _BATCH]):
+            status = ((doc.get("protocolSection") or {}).get("statusModule") or {}).get(
+                "overallStatus"
+            )
+            candidate = Candidate(
+                match.nct_id, retrieval.get(match.nct_id, 0.0), status in OPEN_STATUSES
+            )
+            scored.append(_ranked(candidate, doc, match, weights))
+    scored.sort(key=lambda t: -t.score)
+    return [replace(trial, rank=n) for n, trial in enumerate(scored, 1)]
+
+
+# --- one trial -----------------------------------------------------------------------------
+
+
+def check_trial(store: Store, nct_id: str, profile: Profile) -> MatchResult | None:
+    """The detail page's "Check eligibility": one trial judged for one patient; None if unknown."""
+    doc = store.document(nct_id)
+    if doc is None:
+        return None
+    criteria_cache().prepare([_criteria_text(doc)])
+    return match_study(profile, doc)
+
+
+def trial_criteria(store: Store, nct_id: str) -> dict[str, Any] | None:
+    """A trial's parsed criteria: structured limits, then inclusion and exclusion items, each
+    with its exact text, position in the criteria text and extracted constraints."""
+    doc = store.document(nct_id)
+    if doc is None:
+        return None
+    module = (doc.get("protocolSection") or {}).get("eligibilityModule") or {}
+    analysis = criteria_cache().analysis(_criteria_text(doc))
+    items = [item.to_dict() for item in analysis.items]
+    return {
+        "nctId": nct_id,
+        "structured": {
+            "sex": module.get("sex"),
+            "minimumAge": module.get("minimumAge"),
+            "minimumAgeDays": age_in_days(module.get("minimumAge")),
+            "maximumAge": module.get("maximumAge"),
+            "maximumAgeDays": age_in_days(module.get("maximumAge")),
+            "healthyVolunteers": module.get("healthyVolunteers"),
+        },
+        "hasHeaders": analysis.parsed.has_headers,
+        "inclusion": [item for item in items if item["kind"] == "inclusion"],
+        "exclusion": [item for item in items if item["kind"] == "exclusion"],
+    }

@@ -1,0 +1,417 @@
+"""Rules found by error analysis on TREC Clinical Trials 2021 (eligible vs excluded pairs).
+
+Each test is a behaviour a patient or reviewer would notice: a criterion about someone else,
+a conditional, a list of alternatives, an age that is not the patient's, a lab that is not
+the one the criterion means, a drug only planned. The criteria are written in the words the
+registry records use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from trialatlas.eligibility.extract import (
+    AgeLimit,
+    Condition,
+    Constraint,
+    Measurement,
+    Reproductive,
+    TimeWindow,
+    Treatment,
+    extract_item,
+)
+from trialatlas.eligibility.match import CriterionResult, MatchResult, Status, Verdict, match_study
+from trialatlas.eligibility.profile import Profile, profile_from_note
+
+
+def study(criteria: str, conditions: tuple[str, ...] = (), **eligibility: Any) -> dict[str, Any]:
+    return {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000000"},
+            "conditionsModule": {"conditions": list(conditions)},
+            "eligibilityModule": {"eligibilityCriteria": criteria, **eligibility},
+        }
+    }
+
+
+def run(criteria: str, conditions: tuple[str, ...] = (), **facts: Any) -> MatchResult:
+    return match_study(Profile.from_dict(facts), study(criteria, conditions))
+
+
+def item(result: MatchResult, start: str) -> CriterionResult:
+    return next(c for c in result.criteria if c.text.startswith(start))
+
+
+def of(found: tuple[Constraint, ...], cls: type) -> list:
+    return [c for c in found if isinstance(c, cls)]
+
+
+# --- criteria about other people -----------------------------------------------------------
+
+
+def test_a_partner_being_pregnant_does_not_exclude_the_patient() -> None:
+    text = "Exclusion Criteria:\n- Subjects whose partner is pregnant or breastfeeding"
+    for facts in ({"sex": "male"}, {"sex": "female", "pregnant": True}):
+        result = run(text, **facts)
+        assert item(result, "Subjects whose").status is not Status.NOT_MET
+        assert result.verdict is not Verdict.LIKELY_EXCLUDED
+
+
+@pytest.mark.parametrize(
+    "criterion",
+    [
+        "Partner with HIV infection",
+        "Family history of breast cancer",
+        "Caregiver with dementia",
+    ],
+)
+def test_someone_elses_condition_does_not_exclude_the_patient(criterion: str) -> None:
+    diagnosis = {"Partner": "HIV", "Family": "breast cancer", "Caregiver": "dementia"}
+    result = run(f"Exclusion Criteria:\n- {criterion}", diagnoses=[diagnosis[criterion.split()[0]]])
+    assert item(result, criterion).status is Status.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Household contacts and out-of-home caretakers of infants from 6-23 months of age",
+        "Written assent for children aged 12 - 17 years",
+        "Subject is 60 years of age or older (for subjects in age stratum B only)",
+        "Evaluation of siblings as donors required for patients 55 years of age and younger",
+    ],
+)
+def test_ages_of_other_people_or_cohorts_do_not_fail_an_adult(text: str) -> None:
+    result = run(f"Inclusion Criteria:\n- {text}", age=42)
+    assert item(result, text[:20]).status is not Status.NOT_MET
+
+
+# --- conditionals, causes and judgement calls ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("criterion", "diagnosis"),
+    [
+        (
+            "Bilateral carotid stenosis if the intervention is planned within the periprocedure",
+            "bilateral carotid stenosis",
+        ),
+        (
+            "Microangiopathic hemolytic anemia due to a mechanical heart valve",
+            "microangiopathic hemolytic anemia",
+        ),
+        ("Peripheral vascular disease, which precludes safe femoral sheath insertion", "PVD"),
+        (
+            "Heart failure that in the opinion of the investigator would interfere with the study",
+            "heart failure",
+        ),
+    ],
+)
+def test_a_qualified_exclusion_needs_review_rather_than_excluding(
+    criterion: str, diagnosis: str
+) -> None:
+    result = run(f"Exclusion Criteria:\n- {criterion}", diagnoses=[diagnosis])
+    judged = item(result, criterion[:20])
+    assert judged.status is Status.UNKNOWN and judged.review
+    assert any("qualified by" in e.note for e in judged.evidence)
+
+
+def test_a_plain_exclusion_still_excludes() -> None:
+    text = "Exclusion Criteria:\n- Bilateral carotid stenosis"
+    result = run(text, diagnoses=["bilateral carotid stenosis"])
+    assert result.verdict is Verdict.LIKELY_EXCLUDED
+
+
+def test_no_other_malignancy_does_not_mean_the_trials_own_cancer() -> None:
+    text = "Inclusion Criteria:\n- No other prior malignancy except basal cell skin cancer"
+    own = run(text, ("Breast Cancer",), diagnoses=["breast cancer"])
+    assert item(own, "No other").status is not Status.NOT_MET
+    second = run(text, ("Breast Cancer",), diagnoses=["breast cancer", "colon cancer"])
+    assert item(second, "No other").status is Status.NOT_MET
+
+
+def test_with_or_without_asks_nothing() -> None:
+    text = "Inclusion Criteria:\n- With or without chronic symptoms (cough, sputum, dyspnea)"
+    assert item(run(text, diagnoses=["dyspnea"]), "With or").status is Status.MET
+
+
+def test_the_name_in_brackets_is_not_a_bare_infection() -> None:
+    text = "Exclusion Criteria:\n- History of human immunodeficiency virus (HIV) infection"
+    result = run(text, diagnoses=["chronic HCV infection"])
+    assert result.verdict is not Verdict.LIKELY_EXCLUDED
+
+
+# --- lists of alternatives -----------------------------------------------------------------
+
+ACTIVE_DISEASE = """Inclusion Criteria:
+- Active disease defined by at least one of the following:
+  - Massive splenomegaly
+  - Hemoglobin less than 10 g/dL
+"""
+
+
+def test_one_failed_alternative_under_at_least_one_of_does_not_exclude() -> None:
+    result = run(ACTIVE_DISEASE, absent_conditions=["splenomegaly"])
+    judged = item(result, "Massive")
+    assert judged.status is Status.UNKNOWN and judged.rule == "alternatives.open"
+    assert result.verdict is not Verdict.LIKELY_EXCLUDED
+
+
+def test_all_alternatives_failed_still_excludes() -> None:
+    result = run(
+        ACTIVE_DISEASE,
+        absent_conditions=["splenomegaly"],
+        labs=[{"name": "hemoglobin", "value": 13, "unit": "g/dL"}],
+    )
+    assert result.verdict is Verdict.LIKELY_EXCLUDED
+
+
+def test_two_or_more_of_the_following_counts() -> None:
+    text = """Inclusion Criteria:
+- Two or more of the following risk factors:
+  - Diabetes mellitus
+  - Hypertension
+  - Renal dialysis
+"""
+    one_out = run(text, absent_conditions=["diabetes mellitus"])
+    assert one_out.verdict is not Verdict.LIKELY_EXCLUDED
+    two_out = run(text, absent_conditions=["diabetes mellitus", "hypertension"])
+    assert two_out.verdict is Verdict.LIKELY_EXCLUDED
+
+
+def test_an_item_ending_in_or_is_an_alternative_to_the_next() -> None:
+    text = """Inclusion Criteria:
+- fasting plasma glucose above 126 mg/dL, or
+- random blood glucose above 200 mg/dL with symptoms
+"""
+    result = run(text, labs=[{"name": "glucose", "value": 150, "unit": "mg/dL"}])
+    assert item(result, "random").status is Status.UNKNOWN
+    assert result.verdict is not Verdict.LIKELY_EXCLUDED
+
+
+def test_one_alternative_ruled_out_leaves_the_others_open() -> None:
+    result = run(
+        "Inclusion Criteria:\n- Hepatitis B, HIV or tuberculosis", absent_conditions=["HIV"]
+    )
+    assert item(result, "Hepatitis").status is Status.UNKNOWN
+
+
+# --- ages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "age", "status"),
+    [
+        ("minimumAge", "55 Years", 55, Status.MET),
+        ("minimumAge", "55 Years", 54.9, Status.NOT_MET),
+        ("maximumAge", "14 Years", 14.5, Status.MET),
+        ("maximumAge", "14 Years", 15, Status.NOT_MET),
+        ("maximumAge", "2 Weeks", 3 / 365.25, Status.MET),
+    ],
+)
+def test_structured_ages_count_whole_units(
+    field: str, written: str, age: float, status: Status
+) -> None:
+    doc = study("Inclusion Criteria:\n- Signed consent", **{field: written})
+    result = match_study(Profile.from_dict({"age": age}), doc)
+    assert result.structured[0].status is status
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Subject is < 74 pounds (33.3 kg).",
+        "stable BP on a regimen of ≤ 2 drugs after 6-8 weeks of therapy",
+    ],
+)
+def test_numbers_that_are_not_ages(text: str) -> None:
+    assert not of(extract_item(text), AgeLimit)
+
+
+def test_a_weight_in_pounds_converts_to_kilograms() -> None:
+    (weight,) = of(extract_item("Weight of at least 88 pounds"), Measurement)
+    assert weight.name == "weight" and weight.low == pytest.approx(39.9, abs=0.1)
+
+
+def test_ages_in_hours() -> None:
+    (age,) = of(extract_item("Neonates with jaundice and age between 25 to 168 hours"), AgeLimit)
+    assert age.high == pytest.approx(168 / 8766)
+
+
+# --- labs: which one the criterion means ---------------------------------------------------
+
+
+def test_good_cholesterol_is_hdl() -> None:
+    text = 'Inclusion Criteria:\n- Low HDL or "good" cholesterol (<40 mg/dl in men or <50 mg/dl)'
+    labs = [
+        {"name": "cholesterol", "value": 180, "unit": "mg/dL"},
+        {"name": "HDL", "value": 35, "unit": "mg/dL"},
+    ]
+    assert item(run(text, labs=labs), "Low HDL").status is Status.MET
+
+
+def test_fev1_fvc_ratio_and_percentage_compare() -> None:
+    text = "Inclusion Criteria:\n- FEV1:FVC ratio of <0.7 post-bronchodilator"
+    result = run(text, vitals=[{"name": "FEV1/FVC", "value": 60, "unit": "%"}])
+    assert item(result, "FEV1").status is Status.MET
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [("Hepatic: ALT no greater than 2 times normal", "ULN"), ("ALT > 2X UNL", "ULN")],
+)
+def test_multiples_of_normal_written_briefly(text: str, unit: str) -> None:
+    (alt,) = of(extract_item(text), Measurement)
+    assert alt.unit == unit
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cyclophosphamide: more than 1 pulse of IV CYC",
+        "Need for oxygen therapy >12 hr/day.",
+        "A stable weight, i.e., increasing or decreasing not more than 5 kg in 3 months",
+        "may be enrolled after discontinuation and return of INR levels to <1.2",
+        "Weight gain or loss of greater than 5 kg",
+    ],
+)
+def test_counts_durations_and_changes_are_not_lab_levels(text: str) -> None:
+    assert not of(extract_item(text), Measurement)
+
+
+# --- pregnancy words that are not a pregnancy status ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Women who deliver at term without pregnancy complications",
+        "Women with multi-gestational pregnancies",
+    ],
+)
+def test_pregnancy_as_a_modifier_is_not_a_status(text: str) -> None:
+    assert not [r for r in of(extract_item(text), Reproductive) if r.status == "pregnant"]
+
+
+# --- time windows --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("Abdominal pain or vomiting for the past 24 hours", 1.0),
+        ("Myocardial infarction within the preceding two (2) months", 60.875),
+    ],
+)
+def test_time_windows(text: str, days: float) -> None:
+    (window,) = of(extract_item(text), TimeWindow)
+    assert window.relation == "within" and window.days == pytest.approx(days)
+
+
+# --- treatments: reactions, the future, use now --------------------------------------------
+
+
+def test_a_drug_intolerance_is_not_taking_the_drug() -> None:
+    text = "Exclusion Criteria:\n- History of interferon and/or ribavirin intolerance"
+    result = run(text, treatments=[{"name": "interferon"}])
+    assert result.verdict is not Verdict.LIKELY_EXCLUDED
+
+
+def test_future_use_is_not_decided_by_past_use() -> None:
+    text = (
+        "Exclusion Criteria:\n- Plan to use any additional cancer therapy (e.g., radiation, "
+        "surgery) during the study period"
+    )
+    judged = item(run(text, treatments=[{"name": "radiation"}]), "Plan")
+    assert judged.status is Status.UNKNOWN and judged.review
+
+
+@pytest.mark.parametrize(("ongoing", "status"), [(False, Status.MET), (True, Status.NOT_MET)])
+def test_concomitant_means_now(ongoing: bool, status: Status) -> None:
+    text = "Exclusion Criteria:\n- Concomitant therapy that includes corticosteroids"
+    result = run(text, treatments=[{"name": "prednisone", "ongoing": ongoing}])
+    assert item(result, "Concomitant").status is status
+
+
+def test_an_item_ending_in_allowed_permits() -> None:
+    text = "Inclusion Criteria:\n- Concurrent steroids for intracranial pressure allowed"
+    result = run(text, treatments=[{"name": "prednisone", "ongoing": False}])
+    assert item(result, "Concurrent").status is Status.MET
+
+
+def test_brand_names_match_their_class() -> None:
+    text = "Exclusion Criteria:\n- Current use of alpha blockers"
+    result = run(text, treatments=[{"name": "Flomax", "ongoing": True}])
+    assert result.verdict is Verdict.LIKELY_EXCLUDED
+
+
+# --- the score -----------------------------------------------------------------------------
+
+
+def test_an_unshown_required_condition_lowers_the_score_not_the_verdict() -> None:
+    text = "Inclusion Criteria:\n- Diagnosis of asthma\n- Allergic rhinitis"
+    shown = run(text, ("Asthma",), diagnoses=["asthma", "allergic rhinitis"])
+    unshown = run(text, ("Asthma",), diagnoses=["asthma"])
+    assert unshown.score < shown.score
+    assert unshown.verdict is not Verdict.LIKELY_EXCLUDED
+
+
+# --- notes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "A 42-year-old healthy woman came to the clinic to have her flu shot.",
+        "The patient is a 55-year-old man with Parkinson's disease. He is offered Levodopa.",
+        "She is a candidate for tumor resection and agrees to do so prior to chemotherapy.",
+    ],
+)
+def test_planned_treatments_are_not_received(note: str) -> None:
+    assert profile_from_note(note).treatments == ()
+
+
+def test_the_note_says_whether_a_drug_is_taken_now() -> None:
+    note = (
+        "64yo woman with multiple myeloma. Patient was initially treated with melphalan and "
+        "prednisone. She received thalidomide, which was eventually held. She was started on "
+        "lactulose. He underwent transsphenoidal surgery."
+    )
+    ongoing = {t.name: t.ongoing for t in profile_from_note(note).treatments}
+    assert ongoing["melphalan"] is False and ongoing["prednisone"] is False
+    assert ongoing["thalidomide"] is False and ongoing["lactulose"] is True
+    assert ongoing["transsphenoidal surgery"] is False
+
+
+def test_a_note_contradicting_itself_keeps_the_finding() -> None:
+    note = (
+        "A 34-year-old man with sickle cell disease comes with severe bone pain. He was "
+        "treated with oxycodone which was not beneficial to his pain. The biopsy was negative "
+        "for hepatocellular carcinoma and was only remarkable for chronic inflammation."
+    )
+    profile = profile_from_note(note)
+    assert "pain" not in profile.absent_conditions
+    assert "chronic inflammation" in profile.diagnoses
+    assert "hepatocellular carcinoma" in profile.absent_conditions
+
+
+def test_extracted_treatment_flags() -> None:
+    (steroid,) = of(extract_item("No concurrent corticosteroids"), Treatment)
+    assert steroid.current
+    (prior,) = of(extract_item("No prior or concurrent chemotherapy"), Treatment)
+    assert not prior.current
+
+
+@pytest.mark.parametrize(
+    ("text", "incidental"),
+    [
+        ("No measurable lymphadenopathy (for CLL patients)", {"for CLL patients"}),
+        ("Prior allergic reactions to bortezomib", {"bortezomib"}),
+    ],
+)
+def test_names_after_a_preposition_are_not_what_the_patient_must_have(
+    text: str, incidental: set[str]
+) -> None:
+    named = of(extract_item(text), Condition) + of(extract_item(text), Treatment)
+    assert {c.text for c in named if c.incidental} == incidental
