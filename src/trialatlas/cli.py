@@ -295,5 +295,204 @@ def serve(host: str, port: int, workers: int, database: str) -> None:
     )
 
 
+def _near(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from trialatlas.search import Near
+    from trialatlas.search.geo import parse_distance_km, parse_point
+    from trialatlas.search.query import QueryError
+
+    parts = value.split(",")
+    try:
+        if len(parts) != 3:
+            raise QueryError("expected LAT,LON,DISTANCE (e.g. 39.0,-77.1,50mi)")
+        lat, lon = parse_point(parts[0], parts[1], "--near")
+        return Near(lat, lon, parse_distance_km(parts[2], "--near"))
+    except QueryError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+@main.command()
+@click.option("--cond", default="", help="Condition or disease (Essie syntax; synonyms too).")
+@click.option("--intr", default="", help="Intervention or treatment.")
+@click.option("--term", default="", help="Other terms: every indexed field.")
+@click.option("--titles", default="", help="Title or acronym.")
+@click.option("--status", multiple=True, help="Overall status, e.g. RECRUITING (repeatable).")
+@click.option("--phase", multiple=True, help="Phase: EARLY_PHASE1, PHASE1…PHASE4, NA.")
+@click.option("--country", multiple=True, help="Country of a site (repeatable).")
+@click.option("--near", callback=_near, metavar="LAT,LON,DIST", help="Sites within DIST (mi|km).")
+@click.option("--sort", default="", help="e.g. LastUpdatePostDate:desc or @relevance.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--page-token", default=None, help="nextPageToken of a previous page.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@with_store
+def search(
+    cond: str, intr: str, term: str, titles: str, status: tuple[str, ...],
+    phase: tuple[str, ...], country: tuple[str, ...], near: Any, sort: str, limit: int,
+    page_token: str | None, fmt: str, store: Store,
+) -> None:  # fmt: skip
+    """Search the stored trials like ClinicalTrials.gov; exits 1 when nothing matches."""
+    from dataclasses import asdict
+
+    from trialatlas.search import QueryError, SearchRequest
+    from trialatlas.search import search as run_search
+    from trialatlas.search.params import parse_sort
+
+    try:
+        request = SearchRequest(
+            cond=cond, intr=intr, term=term, titles=titles,
+            status=frozenset(s.upper() for s in status), phase=frozenset(p.upper() for p in phase),
+            country=frozenset(country), near=near, sort=parse_sort(sort), page_size=limit,
+            page_token=page_token,
+        )  # fmt: skip
+        result = run_search(store, request)
+    except QueryError as exc:
+        raise click.UsageError(f"{exc.param or 'query'}: {exc.message}") from None
+    if fmt == "json":
+        payload = {
+            "totalCount": result.total,
+            "nextPageToken": result.next_page_token,
+            "studies": [asdict(hit) for hit in result.hits],
+        }
+        sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["nct_id", "status", "phases", "title", "conditions", "score"])
+        for hit in result.hits:
+            writer.writerow([hit.nct_id, hit.overall_status, "|".join(hit.phases), hit.title,
+                             "|".join(hit.conditions), f"{hit.score:.3f}"])  # fmt: skip
+    else:
+        table = Table("NCT id", "status", "phase", "title", "conditions", box=None)
+        for hit in result.hits:
+            table.add_row(hit.nct_id, hit.overall_status or "", "/".join(hit.phases),
+                          hit.title or "", "; ".join(hit.conditions[:3]))  # fmt: skip
+        stdout.print(table)
+        stderr.print(f"{len(result.hits):,} of {result.total:,} trials", highlight=False)
+        if result.next_page_token:
+            stderr.print(f"next page: --page-token {result.next_page_token}", highlight=False)
+    if not result.hits:
+        sys.exit(1)
+
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+@main.group()
+def db() -> None:
+    """Create or upgrade the database schema (PostgreSQL migrations; SQLite does it on open)."""
+
+
+def database_option(command: F) -> F:
+    return click.option(
+        "--database", envvar=DATABASE_ENV, default=DEFAULT_DATABASE, show_default=True,
+        metavar="PATH|URL", help=f"SQLite file or postgresql:// URL (env {DATABASE_ENV}).",
+    )(command)  # fmt: skip
+
+
+@db.command("upgrade")
+@database_option
+@click.option("--sql", is_flag=True, help="Print the migration SQL instead of running it.")
+def db_upgrade(database: str, sql: bool) -> None:
+    """Migrate the database to the newest schema; safe to run again, or from several hosts."""
+    if not database.startswith(_POSTGRES_SCHEMES):
+        open_store(database).close()  # the embedded store creates and checks its schema
+        stdout.print(f"{database}: SQLite schema is current")
+        return
+    import psycopg
+
+    from trialatlas.store.postgres import current_revision, upgrade
+
+    try:
+        upgrade(database, sql=sql)
+        if not sql:
+            stdout.print(f"schema at revision {current_revision(database)}")
+    except psycopg.Error as exc:
+        fail(f"cannot migrate: {exc}")
+
+
+@db.command("current")
+@database_option
+def db_current(database: str) -> None:
+    """Show the schema revision the database is at; exit 1 when it needs `db upgrade`."""
+    if not database.startswith(_POSTGRES_SCHEMES):
+        from trialatlas.store.sqlite import SCHEMA_VERSION
+
+        open_store(database).close()
+        stdout.print(f"{database}: SQLite schema {SCHEMA_VERSION}")
+        return
+    import psycopg
+
+    from trialatlas.store.postgres import SCHEMA_REVISION, current_revision
+
+    try:
+        found = current_revision(database)
+    except psycopg.Error as exc:
+        fail(f"cannot connect: {exc}")
+    if found == SCHEMA_REVISION:
+        stdout.print(f"{found} (head)")
+    else:
+        fail(f"schema at {found or '(empty)'}, head is {SCHEMA_REVISION}: run `db upgrade`")
+
+
+@main.command()
+@click.argument(
+    "profile_file", required=False, metavar="[PROFILE.json]",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+)  # fmt: skip
+@click.option("--note", help="A free-text patient description (read into a profile).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--any-status", is_flag=True, help="Do not put trials open to participants first.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@with_store
+def match(
+    profile_file: Path | None, note: str | None, limit: int, any_status: bool, fmt: str,
+    store: Store,
+) -> None:  # fmt: skip
+    """Rank the stored trials for one patient, every criterion judged and explained.
+
+    The patient is PROFILE.json (see docs/eligibility.md; - reads stdin), or --note, or both
+    (the note's words then help find trials). Exits 2 for a bad profile, naming the field,
+    and 1 when no trial is found.
+    """
+    from trialatlas.eligibility.profile import Profile, ProfileError, profile_from_note
+    from trialatlas.eligibility.rank import rank_trials
+
+    if profile_file is None and not note:
+        raise click.UsageError("give PROFILE.json or --note")
+    try:
+        if profile_file is None:
+            profile = profile_from_note(note or "")
+        else:
+            raw = sys.stdin.buffer.read() if str(profile_file) == "-" else profile_file.read_bytes()
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                fail(f"{profile_file}: not JSON ({exc})", 2)
+            profile = Profile.from_dict(data)
+        trials = rank_trials(store, profile, limit, any_status, note=note)
+    except ProfileError as exc:
+        for problem in exc.problems:
+            stderr.print(f"[red]error:[/red] {problem}", highlight=False)
+        sys.exit(2)
+    if fmt == "json":
+        payload = [trial.to_json() for trial in trials]
+        sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        table = Table(box=None)
+        for name, width in (("#", 2), ("NCT id", 11)):
+            table.add_column(name, min_width=width, no_wrap=True)
+        for name in ("status", "verdict", "score", "title", "why"):
+            table.add_column(name, max_width=30, no_wrap=True, overflow="ellipsis")
+        for t in trials:
+            failures = t.match.failures
+            why = f"except: {failures[0].text}" if failures else f"{len(t.match.unknowns)} unknown"
+            table.add_row(str(t.rank), t.nct_id, t.overall_status or "", t.verdict,
+                          f"{t.score:.3f}", t.title or "", why)  # fmt: skip
+        stdout.print(table)
+    if not trials:
+        stderr.print("no trial found for this patient", highlight=False)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
