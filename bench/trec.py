@@ -99,8 +99,8 @@ def large_store() -> Path:
 
 
 def bm25_expression(note: str) -> str:
-    """The baseline query: the note's words, exactly as trialatlas uses them, no diagnoses."""
-    return rank.query_expression(Profile(), note)
+    """The baseline query: every word of the note the search layer takes (150), no diagnoses."""
+    return rank.query_expression(Profile(), note, max_terms=150)
 
 
 @dataclass

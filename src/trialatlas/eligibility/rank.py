@@ -37,6 +37,7 @@ from trialatlas.eligibility import lexicon
 from trialatlas.eligibility.cache import criteria_cache
 from trialatlas.eligibility.match import MatchResult, Status, match_study
 from trialatlas.eligibility.profile import Profile, ProfileError
+from trialatlas.eligibility.terms import gazetteer
 from trialatlas.records.document import age_in_days
 from trialatlas.search import AgeRange, Near, SearchRequest
 from trialatlas.search.essie import tokenize
@@ -47,8 +48,8 @@ from trialatlas.store import Store
 DEFAULT_LIMIT = 20
 DEFAULT_CANDIDATES = 1000
 NEAR_KM = 160.0  # about 100 miles
-_MAX_QUERY_WORDS = 150  # the search layer takes at most 200 terms and 4,000 characters
-_MAX_QUERY_CHARS = 3800
+MAX_QUERY_TERMS = 150
+_MAX_QUERY_CHARS = 3800  # the search layer takes at most 200 terms and 4,000 characters
 _BATCH = 100  # candidates whose documents are read and matched together
 _STOPWORD_TEXT = """
     a about above after again against ago all also am an and any are as at be been before
@@ -157,22 +158,28 @@ def _words(text: str) -> list[str]:
     return [t for t in tokenize(text) if t not in _STOPWORDS and len(t) > 2 and not t.isdigit()]
 
 
-def query_expression(profile: Profile, note: str | None = None) -> str:
+def query_expression(
+    profile: Profile, note: str | None = None, max_terms: int = MAX_QUERY_TERMS
+) -> str:
     """The search query for a patient: each diagnosis as a group, then the single words of
-    the diagnoses and the note (a group needs all its words; a word alone finds "ALS-like").
+    the conditions and treatments the vocabulary finds, then the other words of the diagnoses
+    and the note, at most ``max_terms`` (every term costs a full-text lookup over the store).
 
-    Raises ProfileError (naming ``diagnoses``) when there is nothing to search with.
+    A group needs all its words and also finds its condition synonyms; a word alone finds
+    "ALS-like". Raises ProfileError (naming ``diagnoses``) when there is nothing to search with.
     """
+    text = " ".join((*profile.diagnoses, note or ""))
     terms: list[str] = []
     for diagnosis in profile.diagnoses:
         tokens = tokenize(diagnosis)
         if tokens:
             terms.append(tokens[0] if len(tokens) == 1 else f"({' '.join(tokens)})")
-    terms.extend(_words(" ".join((*profile.diagnoses, note or ""))))
+    terms.extend(_words(" ".join(text[hit.start : hit.end] for hit in gazetteer().find(text))))
+    terms.extend(_words(text))
     kept: list[str] = []
     length = 0
     for term in dict.fromkeys(terms):
-        if len(kept) == _MAX_QUERY_WORDS or length + len(term) + 4 > _MAX_QUERY_CHARS:
+        if len(kept) == max_terms or length + len(term) + 4 > _MAX_QUERY_CHARS:
             break
         kept.append(term)
         length += len(term) + 4

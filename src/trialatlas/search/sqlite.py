@@ -175,11 +175,11 @@ class SQLiteSearch:
     def columns(self) -> ColumnIndex:
         """The column index, refreshed with whatever was written since it was loaded."""
         shared = self.shared
-        if shared.index.generation == self.generation:
+        if shared.index.generation >= self.generation:  # as new as this search, or newer
             return shared.index
         with shared.lock:
             previous = shared.index
-            if previous.generation != self.generation:
+            if previous.generation < self.generation:
                 shared.index = self._load(previous if previous.generation >= 0 else None)
             return shared.index
 
