@@ -63,11 +63,16 @@ def _in_memory(analysis_key: str) -> CriteriaAnalysis | None:
     return extract._CACHE.get(analysis_key)
 
 
+_remember_lock = threading.Lock()
+
+
 def _remember(analysis: CriteriaAnalysis) -> None:
-    extract._CACHE[analysis.key] = analysis
-    extract._CACHE.move_to_end(analysis.key)
-    while len(extract._CACHE) > extract._CACHE_SIZE:
-        extract._CACHE.popitem(last=False)
+    """Put a loaded analysis in the extractor's LRU (newest last, oldest evicted)."""
+    with _remember_lock:
+        extract._CACHE.pop(analysis.key, None)
+        extract._CACHE[analysis.key] = analysis
+        while len(extract._CACHE) > extract._CACHE_SIZE:
+            extract._CACHE.popitem(last=False)
 
 
 class CriteriaCache:
