@@ -11,6 +11,11 @@ it measures in the same run:
 - ingest in one process: the whole pipeline in one process;
 - ingest with W workers: decoding in W worker processes, the store written by the parent.
 
+Each row also gives the CPU this process spent per study ("here": with workers, the
+writer's share). Unlike the rate it barely moves when other jobs share the cores, so it
+compares runs on a busy machine; on an idle one, with workers that keep up, the rate
+approaches one over the writer's share.
+
 Then it profiles the single-process ingest of the shared corpus and prints where the
 time goes. Everything runs on fresh databases under bench/out/ (git-ignored).
 """
@@ -52,10 +57,11 @@ def decode_only(paths: list[Path]) -> int:
     return records
 
 
-def timed(run: Callable[[], int]) -> tuple[int, float]:
-    started = time.perf_counter()
+def timed(run: Callable[[], int]) -> tuple[int, float, float]:
+    """Studies, wall seconds and CPU seconds of this process (workers' not included)."""
+    started, cpu = time.perf_counter(), time.process_time()
     count = run()
-    return count, time.perf_counter() - started
+    return count, time.perf_counter() - started, time.process_time() - cpu
 
 
 def ingest_run(name: str, paths: list[Path], workers: int) -> int:
@@ -80,11 +86,12 @@ def measure(label: str, paths: list[Path], workers: int) -> None:
     ]
     baseline = None
     for name, run in rows:
-        count, seconds = timed(run)
+        count, seconds, cpu = timed(run)
         rate = count / seconds
         baseline = baseline or rate
         print(f"  {name:<26} {count:>8,} studies {seconds:>7.2f} s {rate:>8,.0f}/s  "
-              f"{rate / baseline:>5.2f}x decode-only")  # fmt: skip
+              f"{rate / baseline:>5.2f}x decode-only  {cpu * 1e6 / count:>5.0f} us CPU/study"
+              " here")  # fmt: skip
 
 
 def profile(paths: list[Path]) -> None:

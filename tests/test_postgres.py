@@ -143,6 +143,8 @@ TEXTS = (
     "Ærø straße ﬁnal résumé 2,5-dihydroxy e.g. IL-2 patients' studies generously is as a",
     "Running runs ran; relational caresses ponies; 日本語 текст Ελληνικά 임상제도과 fϋr",
     "technology biology assembly µg/mL Gi̇resun İstanbul \uf06bb viagra\uf0d2",
+    # all ASCII, so read by the fast path: every character, underscores, control characters
+    "snake_case x_1 A1b2\tTAB\x1fUNIT " + "".join(map(chr, range(1, 128))),
 )
 
 

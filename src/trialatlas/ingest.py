@@ -1,8 +1,9 @@
 """The ingest pipeline: paths -> units -> study documents -> prepared rows -> the store.
 
-Decoding, validation, hashing and index-text extraction are pure functions of a unit's
-bytes, so they run in worker processes while the parent reads archives and writes to the
-store; the store write is the only serial step. Each input PATH is one batch: an NCT id
+Decoding, validation, hashing and every row the store keeps (columns, facet terms, geocoded
+places, synonym evidence, index text) are pure functions of a unit's bytes, so they run in
+worker processes while the parent reads archives and writes to the store; the store write
+is the only serial step. Each input PATH is one batch: an NCT id
 seen twice in one batch is an error for the second occurrence, while the same id in a
 later PATH is a new version.
 """
@@ -12,20 +13,28 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
+from typing import Any
 
 from trialatlas.records.document import content_hash, encode, nct_id_of, study_columns
 from trialatlas.records.errors import RecordError
 from trialatlas.records.index_text import index_text
 from trialatlas.records.readers import ReadFailure, Unit, decode_unit, read_units
+from trialatlas.search.geo import location_rows
+from trialatlas.search.synonyms import link_rows
 from trialatlas.store.base import Change, PreparedStudy, Store
+from trialatlas.store.batch import column_values, term_rows
 
 WRITE_BATCH = 1000
 UNITS_PER_CHUNK = 64
+# Workers keep preparing while the parent writes a batch, so enough must be in flight to
+# last through a write (about two batches' worth); fewer left them idle half the time.
+CHUNKS_IN_FLIGHT = 2 * WRITE_BATCH // UNITS_PER_CHUNK
 CHUNKS_IN_FLIGHT_PER_WORKER = 4
 
 
@@ -46,44 +55,61 @@ class IngestReport:
         setattr(self, change.value, getattr(self, change.value) + 1)
 
 
-def prepare(location: str, document: object) -> PreparedStudy | ReadFailure:
-    """Validate one document and compute everything the store writes for it."""
+IndexForm = Callable[[tuple[str, ...]], Any] | None
+
+
+def prepare(
+    location: str, document: object, index_form: IndexForm = None
+) -> PreparedStudy | ReadFailure:
+    """Validate one document and compute every row the store writes for it."""
     try:
         nct_id = nct_id_of(document)
         assert isinstance(document, dict)
         columns = study_columns(document)
+        text = index_text(document)
         return PreparedStudy(
             location=location,
             nct_id=nct_id,
             document_json=encode(document),
             content_hash=content_hash(document),
-            columns=columns,
-            index_text=index_text(document),
+            last_update=columns.last_update.date,
+            values=column_values(columns),
+            index_text=text,
+            terms=tuple(term_rows(columns)),
+            places=tuple(location_rows(document)),
+            links=tuple(link_rows(columns)),
+            index_form=index_form(text) if index_form else None,
         )
     except RecordError as exc:
         where = f"{location} ({exc.location})" if exc.location else location
         return ReadFailure(where, exc.reason)
 
 
-def prepare_unit(unit: Unit | ReadFailure) -> tuple[str, list[PreparedStudy | ReadFailure]]:
+def prepare_unit(
+    unit: Unit | ReadFailure, index_form: IndexForm = None
+) -> tuple[str, list[PreparedStudy | ReadFailure]]:
     """Everything in one unit, prepared, with the unit's origin; runs in worker processes."""
     if isinstance(unit, ReadFailure):
         return "", [unit]
     items = [
-        item if isinstance(item, ReadFailure) else prepare(*item) for item in decode_unit(unit)
+        item if isinstance(item, ReadFailure) else prepare(*item, index_form)
+        for item in decode_unit(unit)
     ]
     return unit.origin, items
 
 
-def prepare_units(
-    units: list[Unit | ReadFailure],
-) -> list[tuple[str, list[PreparedStudy | ReadFailure]]]:
-    """A chunk of units for one worker round trip."""
-    return [prepare_unit(unit) for unit in units]
+def prepare_units(units: list[Unit | ReadFailure], index_form: IndexForm) -> bytes:
+    """A chunk of units for one worker round trip, pickled here in the worker.
+
+    The pool's result thread then only moves bytes; unpickling rows there would contend
+    for the GIL with the store write on every row. The writer unpickles between batches.
+    """
+    prepared = [prepare_unit(unit, index_form) for unit in units]
+    return pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _prepared(
-    units: Iterable[Unit | ReadFailure], workers: int
+    units: Iterable[Unit | ReadFailure], workers: int, index_form: IndexForm
 ) -> Iterator[tuple[str, list[PreparedStudy | ReadFailure]]]:
     """Prepared units in input order; with workers, at most a few chunks are in flight.
 
@@ -91,18 +117,18 @@ def _prepared(
     a bounded window of chunks keeps memory flat however big the input is.
     """
     if workers == 0:
-        yield from map(prepare_unit, units)
+        yield from (prepare_unit(unit, index_form) for unit in units)
         return
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     with context.Pool(workers) as pool:
-        in_flight: deque[AsyncResult[list[tuple[str, list[PreparedStudy | ReadFailure]]]]] = deque()
+        in_flight: deque[AsyncResult[bytes]] = deque()
         iterator = iter(units)
         while chunk := list(itertools.islice(iterator, UNITS_PER_CHUNK)):
-            in_flight.append(pool.apply_async(prepare_units, (chunk,)))
-            if len(in_flight) >= CHUNKS_IN_FLIGHT_PER_WORKER * workers:
-                yield from in_flight.popleft().get()
+            in_flight.append(pool.apply_async(prepare_units, (chunk, index_form)))
+            if len(in_flight) >= max(CHUNKS_IN_FLIGHT, CHUNKS_IN_FLIGHT_PER_WORKER * workers):
+                yield from pickle.loads(in_flight.popleft().get())
         while in_flight:
-            yield from in_flight.popleft().get()
+            yield from pickle.loads(in_flight.popleft().get())
 
 
 def ingest(
@@ -131,7 +157,7 @@ def ingest(
             on_progress(report)
 
     units = (unit for path in paths for unit in read_units(path))
-    for origin, items in _prepared(units, workers):
+    for origin, items in _prepared(units, workers, store.index_form):
         if origin and origin != current_origin:
             seen.clear()  # a new file: its ids may repeat earlier ones as new versions
             current_origin = origin

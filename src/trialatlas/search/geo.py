@@ -8,7 +8,6 @@ the most populous match in the site's country, preferring the site's state in th
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -175,31 +174,6 @@ def location_rows(document: dict[str, Any]) -> list[LocationRow]:
     """
     protocol = document.get("protocolSection")
     module = protocol.get("contactsLocationsModule") if isinstance(protocol, dict) else None
-    return _places(module)
-
-
-_MODULE_KEY = b'"contactsLocationsModule":'
-_DECODER = json.JSONDecoder()
-
-
-def location_rows_json(document_json: bytes) -> list[LocationRow]:
-    """`location_rows` of a serialised document, parsing only its locations module.
-
-    The store's writer runs this for every study; parsing a whole document there costs
-    several times more than the module (compact JSON, as records.document.encode writes).
-    """
-    start = document_json.find(_MODULE_KEY)
-    if start < 0:
-        return []
-    text = document_json[start + len(_MODULE_KEY) :].decode()
-    try:
-        module, _ = _DECODER.raw_decode(text)
-    except ValueError:
-        return []
-    return _places(module)
-
-
-def _places(module: Any) -> list[LocationRow]:
     sites = module.get("locations") if isinstance(module, dict) else None
     if not isinstance(sites, list):
         return []

@@ -1,31 +1,38 @@
 """The storage interface every backend implements, and the values that cross it.
 
 The ingest pipeline hands a store fully prepared studies (validated, serialised, hashed,
-columns extracted), so a backend only decides how to write them atomically and how to
+every row computed), so a backend only decides how to write them atomically and how to
 read them back. Versions: a changed document for a known NCT id becomes version N+1; an
 identical one (same content hash) is not stored again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
-
-from trialatlas.records.document import StudyColumns
+from typing import Any, NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedStudy:
-    """A validated study ready to store: what the reader found and what the store indexes."""
+class PreparedStudy(NamedTuple):
+    """A validated study with every row the store writes for it, computed in a worker.
+
+    All of it is a pure function of the document, so the serial writer only runs SQL. A
+    NamedTuple of plain values because thousands a second cross from worker processes to
+    the writer: pickling nested dataclasses cost several times more than this.
+    """
 
     location: str
     nct_id: str
     document_json: bytes
     content_hash: str
-    columns: StudyColumns
-    index_text: tuple[str, ...]
+    last_update: str | None  # lastUpdatePostDate, which decides the current version
+    values: tuple[Any, ...]  # `study` columns brief_title .. synthetic (store.batch)
+    index_text: tuple[str, ...]  # one text per records.index_text.INDEX_FIELDS
+    terms: tuple[tuple[str, str], ...]  # (kind, value) facet terms
+    places: tuple[tuple[Any, ...], ...]  # search.geo.LocationRow of each distinct place
+    links: tuple[tuple[str, str, str], ...]  # (kind, a, b) synonym evidence
+    index_form: Any = None  # Store.index_form of index_text, when the store has one
 
 
 class Change(StrEnum):
@@ -50,6 +57,11 @@ COUNTABLE = ("overall_status", "phase", "study_type")
 
 class Store(Protocol):
     """What the rest of trialatlas may ask of a store; backends live beside this module."""
+
+    # A pure function of a study's index text that the store would otherwise run in its
+    # serial write (PostgreSQL: the tsvector), run instead where studies are prepared, in
+    # the ingest's worker processes; a module-level function, so it pickles. None: none.
+    index_form: Callable[[tuple[str, ...]], Any] | None
 
     def write(self, studies: Sequence[PreparedStudy]) -> list[Change]:
         """Store a batch in one transaction; one Change per study, in order.

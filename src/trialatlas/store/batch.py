@@ -33,17 +33,22 @@ STUDY_COLUMNS = (
 )  # fmt: skip
 
 
-def study_row(c: StudyColumns, version: int, content_hash: str, generation: int) -> tuple[Any, ...]:
-    """The `study` row of a current version, in STUDY_COLUMNS order."""
+def column_values(c: StudyColumns) -> tuple[Any, ...]:
+    """The `study` columns brief_title .. synthetic of a study (PreparedStudy.values)."""
     return (
-        c.nct_id, version, content_hash, c.brief_title, c.official_title, c.acronym,
+        c.brief_title, c.official_title, c.acronym,
         c.overall_status, "|".join(c.phases), c.study_type,
         c.start.date, c.start.type, c.primary_completion.date, c.primary_completion.type,
         c.completion.date, c.completion.type, c.first_posted.date, c.first_posted.type,
         c.last_update.date, c.last_update.type, c.enrollment, c.enrollment_type, c.sex,
         c.min_age_days, c.max_age_days, c.healthy_volunteers, c.lead_sponsor,
-        c.lead_sponsor_class, c.has_results, c.synthetic, generation,
+        c.lead_sponsor_class, c.has_results, c.synthetic,
     )  # fmt: skip
+
+
+def study_row(study: PreparedStudy, version: int, generation: int) -> tuple[Any, ...]:
+    """The `study` row of a current version, in STUDY_COLUMNS order."""
+    return (study.nct_id, version, study.content_hash, *study.values, generation)
 
 
 def term_rows(c: StudyColumns) -> Iterator[tuple[str, str]]:
@@ -74,9 +79,9 @@ class Stored:
         self.hashes.add(digest)
         self.latest = max(self.latest, version)
 
-    def superseded_by(self, incoming: StudyColumns) -> bool:
+    def superseded_by(self, incoming: PreparedStudy) -> bool:
         """A new version becomes current unless the record says it was updated earlier."""
-        date = incoming.last_update.date
+        date = incoming.last_update
         return not (date and self.last_update and date < self.last_update)
 
 
@@ -117,9 +122,7 @@ def plan_batch(
             continue
         if state is None:
             entry = NewVersion(study, 1, ())
-            stored[study.nct_id] = Stored(
-                None, 1, 1, study.columns.last_update.date, {study.content_hash}
-            )
+            stored[study.nct_id] = Stored(None, 1, 1, study.last_update, {study.content_hash})
             plan.current[study.nct_id] = entry
             plan.changes.append(Change.ADDED)
         else:
@@ -132,10 +135,10 @@ def plan_batch(
             modules = changed_modules(previous, orjson.loads(study.document_json))
             entry = NewVersion(study, state.latest + 1, modules)
             state.record(entry.version, study.content_hash)
-            if state.superseded_by(study.columns):
+            if state.superseded_by(study):
                 if state.key is not None and study.nct_id not in plan.replaced:
                     plan.replaced[study.nct_id] = (state.key, state.current)
-                state.current, state.last_update = entry.version, study.columns.last_update.date
+                state.current, state.last_update = entry.version, study.last_update
                 plan.current[study.nct_id] = entry
             plan.changes.append(Change.UPDATED)
         in_batch[study.nct_id, entry.version] = study

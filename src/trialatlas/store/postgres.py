@@ -48,7 +48,6 @@ from psycopg_pool import ConnectionPool
 
 from trialatlas.records.document import study_columns
 from trialatlas.records.index_text import FIELD_NAMES, INDEX_FIELDS
-from trialatlas.search.geo import location_rows
 from trialatlas.search.synonyms import link_rows
 from trialatlas.store.base import COUNTABLE, Change, PreparedStudy, VersionInfo
 from trialatlas.store.batch import (
@@ -57,7 +56,6 @@ from trialatlas.store.batch import (
     Stored,
     plan_batch,
     study_row,
-    term_rows,
 )
 from trialatlas.store.fts5_words import words
 
@@ -194,6 +192,10 @@ def _close_pools() -> None:
 class PostgresStore:
     """A store in a PostgreSQL database migrated by `trialatlas db upgrade`. Thread-safe."""
 
+    # Building the tsvector text is most of the client's work per study: the ingest runs it
+    # in its worker processes (a staticmethod, so it pickles as the function alone).
+    index_form = staticmethod(search_vector)
+
     def __init__(self, url: str, read_url: str | None = None) -> None:
         self.url = url
         self.read_url = read_url or os.environ.get(READ_DATABASE_ENV) or url
@@ -264,23 +266,23 @@ class PostgresStore:
         with cur.copy(_STUDY_COPY) as copy:
             for e in entries:
                 study = e.study
-                row = study_row(study.columns, e.version, study.content_hash, generation)
-                copy.write_row((ids[study.nct_id], *row))
+                copy.write_row((ids[study.nct_id], *study_row(study, e.version, generation)))
         with cur.copy("COPY study_search (study_id, search) FROM STDIN") as copy:
             for e in entries:
-                copy.write_row((ids[e.study.nct_id], search_vector(e.study.index_text)))
+                vector = e.study.index_form or search_vector(e.study.index_text)
+                copy.write_row((ids[e.study.nct_id], vector))
         with cur.copy("COPY study_term (study_id, kind, value) FROM STDIN") as copy:
             for e in entries:
-                for kind, value in term_rows(e.study.columns):
+                for kind, value in e.study.terms:
                     copy.write_row((ids[e.study.nct_id], kind, value))
         with cur.copy(
             "COPY location (study_id, city, state, country, status, lat, lon) FROM STDIN"
         ) as copy:
             for e in entries:
-                for place in location_rows(orjson.loads(e.study.document_json)):
+                for place in e.study.places:
                     copy.write_row((ids[e.study.nct_id], *place))
         for e in entries:
-            links.update(link_rows(e.study.columns))
+            links.update(e.study.links)
         changed = [(*key, n) for key, n in links.items() if n]
         if changed:
             cur.execute(_ADD_LINKS, _columns(changed))
