@@ -124,6 +124,17 @@ def test_single_study(client: TestClient, corpus_store: SQLiteStore) -> None:
     assert bad.status_code == 400 and "NCT" in bad.text
 
 
+def test_query_id_with_several_ids_matches_any(client: TestClient) -> None:
+    def ids(query: str) -> set[str]:
+        body = client.get("/api/v2/studies", params={"query.id": query, "pageSize": "50"}).json()
+        return {_nct(s) for s in body["studies"]}
+
+    both = {SEED, "NCT04998305"}
+    assert ids(f"{SEED} NCT04998305") == both  # space-separated, no OR: either id
+    assert ids(f"{SEED} OR NCT04998305") == both
+    assert ids(f"{SEED} NCT00000000") == {SEED}  # an unknown id does not hide a known one
+
+
 def test_related_endpoint(client: TestClient) -> None:
     body = client.get(f"/api/v2/studies/{SEED}/related", params={"limit": "5"}).json()
     assert body["nctId"] == SEED and len(body["related"]) == 5

@@ -8,6 +8,7 @@ followed to the end to check each result comes exactly once, in order.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from trialatlas.records.document import StudyColumns, study_columns
+from trialatlas.records.index_text import index_text
 from trialatlas.search import AgeRange, DateRange, Near, SearchRequest, SortKey, related, search
 from trialatlas.search.geo import haversine_km, location_rows
 from trialatlas.search.query import ADULT_FROM_DAYS, AGE_GROUPS, OLDER_FROM_DAYS
@@ -182,6 +184,21 @@ def test_facet_counts_match_brute_force(
             want = Counter({k.casefold(): n for k, n in want.items()})
             got = {k.casefold(): n for k, n in got.items()}
         assert got == {k: n for k, n in want.items() if n}, name
+
+
+def test_the_long_form_finds_the_abbreviation_in_free_text(
+    corpus_store: SQLiteStore, docs: dict
+) -> None:
+    """The seed says only "ALS" (no conditions list): the long form finds it in free text,
+    and nothing the stemmer confuses with it ("al", as in "et al.")."""
+    result = search(
+        corpus_store, SearchRequest(term="amyotrophic lateral sclerosis", page_size=200)
+    )
+    found = [h.nct_id for h in result.hits]
+    assert SEED in found and len(found) == result.total
+    assert "als" in result.expansions["amyotrophic lateral sclerosis"]
+    als = re.compile(r"\bALS\b|amyotrophic|motor neuron", re.IGNORECASE)
+    assert all(als.search(" ".join(index_text(docs[n][0]))) for n in found)
 
 
 def _mentions_als(d: dict[str, Any], c: StudyColumns) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from trialatlas.ingest import prepare
 from trialatlas.search import Near, SearchRequest, search
 from trialatlas.search.geo import geocode, location_rows
-from trialatlas.store.base import PreparedStudy
+from trialatlas.store.base import PreparedStudy, Store
 from trialatlas.store.sqlite import SQLiteStore
 
 
@@ -152,3 +152,52 @@ def test_an_old_schema_is_refused_with_advice(tmp_path: Path) -> None:
     sqlite3.connect(path).execute("PRAGMA user_version = 1")
     with pytest.raises(RuntimeError, match="ingest into a new database file"):
         SQLiteStore(path)
+
+
+def test_a_long_form_finds_its_stated_abbreviation(backend_store: Store) -> None:
+    """ "amyotrophic lateral sclerosis" also finds "ALS" (stated as its abbreviation by the
+    first record) as a condition, and as a word in free text; never the "al" that the
+    index's stemmer makes of it, as in "AL amyloidosis" or "et al."."""
+
+    def without_conditions(**more: Any) -> dict[str, Any]:
+        empty = {"protocolSection.conditionsModule": {}, "derivedSection.conditionBrowseModule": {}}
+        return study(more.pop("nct_id"), **{**empty, **more})
+
+    summary = "protocolSection.descriptionModule.briefSummary"
+    backend_store.write([
+        prepared(study("NCT00000001")),  # lists both, so states the abbreviation
+        prepared(without_conditions(nct_id="NCT00000002", **{
+            "protocolSection.conditionsModule": {"conditions": ["ALS"]}})),
+        prepared(without_conditions(nct_id="NCT00000003", **{
+            summary: "Low-dose IL-2 in immunorelated ALS syndrome."})),
+        prepared(without_conditions(nct_id="NCT00000004", **{
+            summary: "AL amyloidosis, treated as Smith et al. did."})),
+    ])  # fmt: skip
+
+    def found(**query: str) -> set[str]:
+        return {h.nct_id for h in search(backend_store, SearchRequest(**query)).hits}
+
+    long_form = "amyotrophic lateral sclerosis"
+    assert found(term=long_form) == {"NCT00000001", "NCT00000002", "NCT00000003"}
+    assert found(cond=long_form) == {"NCT00000001", "NCT00000002"}  # no text search there
+    assert found(term="ALS") >= {"NCT00000001", "NCT00000002"}  # and as before, ALS finds both
+
+
+def test_a_condition_search_sees_every_write(store: SQLiteStore) -> None:
+    """Condition searches run on an in-memory index (search/postings.py), refreshed too."""
+    store.write([prepared(study("NCT00000001")), prepared(study("NCT00000002"))])
+    assert search(store, SearchRequest(cond="amyotrophic")).total == 2
+    changed = study(
+        "NCT00000001",
+        **{
+            "protocolSection.conditionsModule": {"conditions": ["Severe Asthma"]},
+            "derivedSection.conditionBrowseModule": {"meshes": [{"term": "Asthma"}]},
+        },
+    )
+    store.write([prepared(changed)])
+    assert [h.nct_id for h in search(store, SearchRequest(cond="amyotrophic")).hits] == [
+        "NCT00000002"
+    ]
+    assert [h.nct_id for h in search(store, SearchRequest(cond='"severe asthma"')).hits] == [
+        "NCT00000001"
+    ]

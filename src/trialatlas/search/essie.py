@@ -149,6 +149,7 @@ STRUCTURED: dict[str, tuple[str, str, frozenset[str]]] = {
     "LocationCountry": ("country", "name", frozenset()),
     "LocationCity": ("city", "name", frozenset()),
 }
+UNGROUPED = frozenset({*STRUCTURED, "IdSearch"})
 _FIELD_NAMES = {name.casefold(): name for name in (*AREAS, *TEXT_FIELDS, *STRUCTURED)}
 # Text fields that MISSING can test, by the predicate field the store answers it with
 MISSING_TEXT = {
@@ -283,7 +284,9 @@ class _Parser:
         if kind == "phrase":
             return _leaf(area, value, phrase=True)
         words = [value]
-        while group_words and area not in STRUCTURED and self.peek() == "word":
+        # adjacent words are one group (synonyms expand a group), except study ids: each
+        # is its own term, so that "NCT04952155 NCT04998305" can mean either (plan.py)
+        while group_words and area not in UNGROUPED and self.peek() == "word":
             words.append(self.take()[1])
         return _leaf(area, " ".join(words), phrase=False)
 

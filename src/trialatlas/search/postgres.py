@@ -166,6 +166,13 @@ class PostgresSearch(SQLiteSearch):
         )
         return [long for (long,) in rows]
 
+    def _abbreviations(self, phrase: str) -> list[str]:
+        rows = self._query(
+            "SELECT a FROM term_link WHERE kind = %s AND b = %s ORDER BY n DESC, a LIMIT 4",
+            (ABBREVIATION, phrase),
+        )
+        return [short for (short,) in rows]
+
     def _synonym_links(self, term: str) -> list[tuple[str, int, int, int]]:
         return [row for sql in _LINKS_SQL for row in self._query(sql, {"term": term})]
 
@@ -173,6 +180,8 @@ class PostgresSearch(SQLiteSearch):
         """Predicates answered in SQL: exact terms, cities, MISSING on lists and titles.
         Values compare case-insensitively, as SQLite's NOCASE columns do."""
         index = self.shared.index
+        if pred.field == "mention":
+            return self.mentions(pred)
         if pred.field == "term":  # an exact condition or keyword (no stemming)
             rows = self._query(
                 "SELECT study_id FROM study_term WHERE kind IN ('condition', 'keyword')"
@@ -259,15 +268,13 @@ class PostgresSearch(SQLiteSearch):
         )
         return [term for (term,) in rows]
 
-    def _shared_term_counts(self, rowid: int, terms: Iterable[str]) -> list[tuple[int, int]]:
-        """Other studies filed under the same conditions or MeSH terms, and how many."""
-        values = [v.lower() for v in terms]
-        if not values:
-            return []
+    def _term_sharers(self, rowid: int, terms: Sequence[str]) -> list[tuple[int, str]]:
+        """(other study, lower-cased term) for each of these conditions or MeSH terms it is
+        filed under, compared without case as SQLite's NOCASE column compares them."""
         return self._query(
-            "SELECT study_id, count(*) FROM study_term WHERE kind IN ('condition', 'mesh')"
-            " AND lower(value) = ANY(%s) AND study_id <> %s GROUP BY study_id",
-            (values, rowid),
+            "SELECT DISTINCT study_id, lower(value) FROM study_term"
+            " WHERE kind IN ('condition', 'mesh') AND lower(value) = ANY(%s) AND study_id <> %s",
+            ([t.lower() for t in terms], rowid),
         )
 
     def _rarity(self, word: str, limit: int) -> int:

@@ -8,19 +8,21 @@ database file and refreshed from the rows written since (`study.generation`).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import orjson
 
-from trialatlas.records.index_text import INDEX_FIELDS
+from trialatlas.records.index_text import FIELD_NAMES, INDEX_FIELDS, index_text
 from trialatlas.search.columns import PLACE_DTYPE, ColumnIndex, Evaluator
 from trialatlas.search.essie import And, Node, Not, Or, Pred, Text, normalize, tokenize
 from trialatlas.search.plan import FACETS, build_plan
+from trialatlas.search.postings import Postings
 from trialatlas.search.query import (
     AGE_GROUP_LABELS,
     BOOL_LABELS,
@@ -44,6 +46,7 @@ from trialatlas.search.synonyms import (
     MAX_EXPANSIONS,
     is_synonym,
 )
+from trialatlas.store.fts5_words import words
 
 _BM25 = f"bm25(study_fts, {', '.join(str(w) for _, w in INDEX_FIELDS)})"
 _MATCH_SQL = f"SELECT rowid, -{_BM25} FROM study_fts WHERE study_fts MATCH ?"
@@ -92,6 +95,8 @@ _MISSING_TERMS = {"conditions": "condition", "keywords": "keyword", "interventio
 _CONDITION_COLUMNS = (
     "conditions", "condition_mesh", "keywords", "brief_title", "official_title", "acronym",
 )  # fmt: skip
+_SALIENT_COLUMNS = ("brief_title", "official_title", "summary")  # where `_rarity` counts
+_TITLE_COLUMNS = ("brief_title", "official_title")
 _LABELS = {
     "status": STATUS_LABELS,
     "phase": PHASE_LABELS,
@@ -105,7 +110,15 @@ _LABELS = {
 TEXT_CACHE_ENTRIES = 64
 TEXT_CACHE_ROWS = 8_000_000
 SYNONYM_CACHE_ENTRIES = 10_000
+# Full-text matches beyond this many, or of a common word (Postings.common), are ranked
+# by bm25 over their short fields (postings.py), not by FTS5's bm25 over every field
+RANK_LIMIT = 10_000
+# Where a long form finds its abbreviations written as words, and how many candidate
+# studies (sharing the abbreviation's stem) are read to check
+MENTION_COLUMNS = ("brief_title", "official_title", "acronym", "summary", "criteria")
+MAX_MENTION_CANDIDATES = 500
 FACET_CACHE_ENTRIES = 256
+SALIENT_PROBES = 20  # words whose rarity `related` looks up, ~0.2 ms each
 
 
 class _Shared:
@@ -114,9 +127,11 @@ class _Shared:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.index = ColumnIndex()
+        self.postings: Postings | None = None  # short text fields, as new as `index`
         self.text: OrderedDict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.text_rows = 0
-        self.synonyms: dict[tuple[int, str], tuple[str, ...]] = {}
+        # (synonyms, is an abbreviation, stated abbreviations) per phrase, see `expand`
+        self.synonyms: dict[tuple[int, str], tuple[tuple[str, ...], bool, tuple[str, ...]]] = {}
         self.size_stats: tuple[int, dict[str, Any]] | None = None
         # facet counts of recent searches (all their pages share them)
         self.facets: OrderedDict[tuple[int, str], dict[str, Facet]] = OrderedDict()
@@ -188,6 +203,8 @@ class SQLiteSearch:
         return row[0]
 
     def _load(self, previous: ColumnIndex | None) -> ColumnIndex:
+        """The column index (and the short-text postings, published to `shared` under its
+        lock) from one snapshot: `previous` with the rows written since, or everything."""
         since = previous.generation if previous else -1
         self.db.execute("BEGIN")  # one snapshot for the rows, their countries and places
         try:
@@ -211,6 +228,8 @@ class SQLiteSearch:
             parsed = [np.fromstring(c or "", sep=",") for c in columns]
             places = np.zeros(len(parsed[0]), dtype=PLACE_DTYPE)
             places["row"], places["lat"], places["lon"] = parsed
+            postings = self.shared.postings if previous else None
+            self.shared.postings = Postings.load(self.db, postings, since)
         finally:
             self.db.execute("COMMIT")
         return ColumnIndex.build(generation, rows, countries, places, previous)
@@ -223,7 +242,16 @@ class SQLiteSearch:
         key = (self.generation, expression)
         found = self.shared.cached_text(key)
         if found is None:
-            found = self._matches(expression)
+            postings = self.shared.postings
+            if postings is None:
+                found = self._matches(expression)
+            elif postings.covers(node):  # short fields only: all in memory
+                found = postings.match(node, self.shared.index.size)
+            else:  # FTS5 ranks when that is cheap, else the short fields rank
+                found = None if postings.common(node) else self._ranked(expression)
+                if found is None:
+                    rows = self._match_rows(expression)
+                    found = rows, postings.relevance(node, rows, self.shared.index.size)
             self.shared.remember_text(key, found)
         return found
 
@@ -244,9 +272,11 @@ class SQLiteSearch:
                 expression = f"({expression}) NOT ({self.fts(item.item)})"
         return expression
 
-    def expand(self, phrase: str) -> tuple[tuple[str, ...], bool]:
+    def expand(self, phrase: str) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
         """Condition synonyms of a phrase (stated long forms first, then co-occurring MeSH
-        terms) and whether the phrase is an abbreviation those long forms spell out."""
+        terms), whether the phrase is an abbreviation those long forms spell out, and the
+        abbreviations records state for it when it is a long form ("ALS" for "amyotrophic
+        lateral sclerosis")."""
         key = (self.generation, phrase)
         found = self.shared.synonyms.get(key)
         if found is None:
@@ -263,10 +293,13 @@ class SQLiteSearch:
                     if is_synonym(pair, conditions, meshes)
                 ]
             synonyms = tuple(t for t in dict.fromkeys([*longs, *related]) if t != phrase)
-            found = (synonyms[:MAX_EXPANSIONS], bool(longs))
+            shorts = () if longs or " " not in phrase else tuple(
+                short for short in self._abbreviations(phrase) if short not in COMMON_WORDS
+            )  # fmt: skip
+            found = (synonyms[:MAX_EXPANSIONS], bool(longs), shorts)
             self.shared.synonyms[key] = found
-        if found[0]:
-            self.expansions[phrase] = found[0]
+        if found[0] or found[2]:
+            self.expansions[phrase] = (*found[0], *found[2])
         return found
 
     def expanded(self, node: Node) -> Node:
@@ -274,7 +307,10 @@ class SQLiteSearch:
 
         An abbreviation with stated long forms is searched by those (and its synonyms) in
         the full text, and by itself only as an exact condition or keyword: the index stems
-        words, and "ALS" stemmed is "al", as in "AL amyloidosis".
+        words, and "ALS" stemmed is "al", as in "AL amyloidosis" or "et al.". The other way
+        round, a long form also finds its stated abbreviations as an exact condition or
+        keyword, or as a word: a full-text word, or when stemming changed it ("ALS" is "al")
+        checked in the titles, summary and criteria's own text (`mentions`).
         """
         if isinstance(node, And | Or):
             return type(node)(tuple(self.expanded(item) for item in node.items))
@@ -284,21 +320,64 @@ class SQLiteSearch:
             return node
         plain = Text(node.tokens, node.phrase, node.columns, expand=False)
         phrase = " ".join(node.tokens)
-        synonyms, abbreviation = self.expand(phrase)
-        if not synonyms and len(node.tokens) > 1 and not node.phrase:  # "ALS riluzole"
-            return And(
+        synonyms, abbreviation, shorts = self.expand(phrase)
+        if not synonyms and not shorts and len(node.tokens) > 1 and not node.phrase:
+            return And(  # "ALS riluzole": each word, with its own synonyms
                 tuple(self.expanded(Text((t,), False, node.columns, True)) for t in node.tokens)
             )
-        if not synonyms:
-            return plain
         alternatives = [Text(tokenize(s), True, node.columns, False) for s in synonyms]
         if abbreviation:
             return Or((*alternatives, Pred("term", "in", (phrase,))))
-        return Or((plain, *alternatives))
+        if shorts:  # a long form: its stated abbreviations too
+            alternatives.append(Pred("term", "in", shorts))
+            # as a word: the index's, unless stemming changed it ("als" -> "al")
+            stemmed = tuple(short for short in shorts if words(short) != short.split())
+            alternatives += [
+                Text(tokenize(short), True, node.columns, False)
+                for short in shorts
+                if short not in stemmed
+            ]
+            columns = tuple(c for c in MENTION_COLUMNS if not node.columns or c in node.columns)
+            if stemmed and columns:  # (`low` carries the columns to look in)
+                alternatives.append(Pred("mention", "in", stemmed, low=columns))
+        return Or((plain, *alternatives)) if alternatives else plain
+
+    def mentions(self, pred: Pred) -> np.ndarray:
+        """Studies whose text in the columns `pred.low` has one of the abbreviations
+        `pred.values` as a word. The full-text index finds candidates, which may only
+        share the stem ("al" for "ALS", "et al."); each candidate's own text decides. A
+        stem in more than MAX_MENTION_CANDIDATES studies is too common to check: then the
+        abbreviation counts only as an exact condition or keyword."""
+        index = self.shared.index
+        key = (self.generation, f"mention {pred.low} {pred.values}")
+        found = self.shared.cached_text(key)
+        if found is None:
+            words = Or(tuple(Text(tokenize(v), True, pred.low, False) for v in pred.values))
+            rows = self.text(words)[0]
+            rows = rows[rows < index.size]
+            verified = []
+            if len(rows) <= MAX_MENTION_CANDIDATES:
+                pattern = re.compile(
+                    "|".join(rf"(?<![^\W_]){_words_pattern(v)}(?![^\W_])" for v in pred.values),
+                    re.IGNORECASE,
+                )
+                columns = [FIELD_NAMES.index(c) for c in pred.low]
+                numbers = index.arrays["nct"][rows]
+                by_nct = dict(zip((f"NCT{n:08d}" for n in numbers), rows, strict=True))
+                for document in self.documents(list(by_nct)):
+                    text = index_text(document)
+                    if any(pattern.search(text[c]) for c in columns):
+                        nct = document["protocolSection"]["identificationModule"]["nctId"]
+                        verified.append(by_nct[nct])
+            found = (np.array(verified, dtype=np.int64), np.zeros(len(verified)))
+            self.shared.remember_text(key, found)
+        return index.rows_mask(found[0])
 
     def external(self, pred: Pred) -> np.ndarray:
         """Predicates answered in SQL: cities, and MISSING on list and title fields."""
         index = self.shared.index
+        if pred.field == "mention":
+            return self.mentions(pred)
         if pred.field == "term":  # an exact condition or keyword (no stemming)
             rows = self.db.execute(
                 "SELECT study_rowid FROM study_term WHERE kind IN ('condition', 'keyword')"
@@ -337,34 +416,45 @@ class SQLiteSearch:
         filters = [
             (name, evaluator.mask(self.expanded(node), scored=False)) for name, node in plan.filters
         ]
-        mask = base.copy()
-        for _, filter_mask in filters:
-            mask &= filter_mask
+        # each facet counts the result without its own filter: the masks are shared (all
+        # facets but the filtered ones count the full result)
+        masks: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+        def result_without(name: str | None) -> tuple[np.ndarray, np.ndarray]:
+            applied = tuple(i for i, (f, _) in enumerate(filters) if name is None or f != name)
+            if applied not in masks:
+                mask = base.copy()
+                for i in applied:
+                    mask &= filters[i][1]
+                masks[applied] = (mask, np.flatnonzero(mask))
+            return masks[applied]
+
+        matching = result_without(None)[1]
         keys = index.sort_keys(plan.sort, evaluator.scores)
-        rows, positions, more = index.page(mask, keys, request.page_size, after)
+        rows, positions, more = index.page(matching, keys, request.page_size, after)
         token = encode_page_token(request, *positions[-1]) if more and positions else None
         counts: dict[str, Facet] = {}
         facet_key = (self.generation, request.fingerprint())
         if facets and facet_key in self.shared.facets:
             counts = self.shared.facets[facet_key]
         elif facets:
+            groups: dict[int, list[str]] = {}  # facets that count the same result
+            for name in FACETS:
+                groups.setdefault(id(result_without(name)), []).append(name)
+            values = {}
+            for names in groups.values():
+                values.update(index.facets(names, *result_without(names[0])))
             for name, label in FACETS.items():
-                facet_mask = base.copy()
-                for filter_name, filter_mask in filters:
-                    if filter_name != name:
-                        facet_mask &= filter_mask
                 labels = _LABELS.get(name, {})
-                values = tuple(
-                    FacetValue(value, labels.get(value, value), n)
-                    for value, n in index.facet(name, facet_mask)
-                )
-                counts[name] = Facet(name, label, values)
+                counts[name] = Facet(name, label, tuple(
+                    FacetValue(value, labels.get(value, value), n) for value, n in values[name]
+                ))  # fmt: skip
             with self.shared.lock:
                 self.shared.facets[facet_key] = counts
                 while len(self.shared.facets) > FACET_CACHE_ENTRIES:
                     self.shared.facets.popitem(last=False)
         hits = self.hits(rows, evaluator.scores, evaluator.nearest)
-        return SearchResult(hits, int(np.count_nonzero(mask)), token, counts, self.expansions)
+        return SearchResult(hits, len(matching), token, counts, self.expansions)
 
     def hits(
         self, rows: Sequence[int], scores: np.ndarray, nearest: np.ndarray | None
@@ -436,39 +526,42 @@ class SQLiteSearch:
     # ----- related trials ----------------------------------------------------------------
 
     def related(self, nct_id: str, limit: int) -> list[Hit] | None:
-        """Trials like this one: shared conditions and MeSH terms first, then shared text;
-        among those chosen, trials still open to participants first. None if unknown."""
+        """Trials like this one, in three tiers; among those chosen, trials still open to
+        participants first. None if unknown.
+
+        1. Trials filed under the same conditions and MeSH terms (a rarer shared term counts
+           more). 2. Trials naming the study's conditions, or their synonyms, in their
+           conditions, keywords or titles (for a record without conditions: the condition
+           names its text mentions). 3. Trials whose titles share its first rare title and
+           summary words. Equal scores: the most recently updated first.
+        Tier 1 is one indexed lookup; the others cost full-text queries, so each runs only
+        while fewer than `limit` trials have been found."""
         row = self._study_titles(nct_id)
         if row is None:
             return None
         rowid = row[0]
         index = self.columns()
+        ranking = _Ranking(index.size, rowid)
         recorded = self._recorded_terms(rowid)
-        text = self._source_text(nct_id, row[1], row[2])
-        # no conditions on record: the condition names its text mentions
-        terms = [normalize(v) for v in recorded] or self._condition_mentions(text)
-        terms = list(dict.fromkeys(t for t in terms if t))
-        scores = np.zeros(index.size)
-        if terms:
-            node = Or(tuple(Text(tokenize(t), True, _CONDITION_COLUMNS, True) for t in terms))
-            evaluator = Evaluator(index, self.text, self.external)
-            matched = evaluator.mask(self.expanded(node))
-            scores[matched] = 1000.0 + evaluator.scores[matched]  # outranks text likeness
-            for other, n in self._shared_term_counts(rowid, recorded):
-                if other < index.size:
-                    scores[other] += 100.0 * n
-        scores[rowid] = 0
-        if np.count_nonzero(scores) < limit:
+        ranking.add(3, *self._shared_terms(rowid, recorded, index.size))
+        text = ""
+        if ranking.found < limit:
+            text = self._source_text(nct_id, row[1], row[2])
+            # a record's MeSH terms are its conditions' synonyms; mentions need expanding
+            terms = [normalize(v) for v in recorded] or self._condition_mentions(text)
+            terms = list(dict.fromkeys(t for t in terms if t))
+            if terms:
+                expand = not recorded
+                node = Or(tuple(Text(tokenize(t), True, _CONDITION_COLUMNS, expand) for t in terms))
+                evaluator = Evaluator(index, self.text, self.external)
+                matched = np.flatnonzero(evaluator.mask(self.expanded(node)))
+                ranking.add(2, matched, evaluator.scores[matched])
+        if ranking.found < limit:
             words = self._salient_words(text)
             if words:
-                rows, bm25 = self.text(Or(tuple(Text((w,), False, (), False) for w in words)))
-                keep = (rows < index.size) & (scores[np.minimum(rows, index.size - 1)] == 0)
-                scores[rows[keep]] = bm25[keep]
-                scores[rowid] = 0
-        candidates = np.flatnonzero(scores > 0)
-        chosen = candidates[np.lexsort((index.arrays["nct"][candidates], -scores[candidates]))]
-        chosen = chosen[:limit]
-        hits = self.hits(chosen, scores, None)
+                node = Or(tuple(Text((w,), False, _TITLE_COLUMNS, False) for w in words))
+                ranking.add(1, *self.text(node))
+        hits = self.hits(ranking.best(limit, index.arrays), ranking.score, None)
         return sorted(hits, key=lambda h: h.overall_status not in OPEN_STATUSES)
 
     def _source_text(self, nct_id: str, brief: str | None, official: str | None) -> str:
@@ -489,29 +582,34 @@ class SQLiteSearch:
                     found.append(term)
         return found
 
-    def _shared_term_counts(self, rowid: int, terms: Iterable[str]) -> list[tuple[int, int]]:
-        """Other studies filed under the same conditions or MeSH terms, and how many."""
-        values = list(terms)
-        if not values:
-            return []
-        marks = ", ".join("?" * len(values))
-        return self.db.execute(
-            "SELECT study_rowid, count(*) FROM study_term WHERE kind IN ('condition', 'mesh')"
-            f" AND value IN ({marks}) AND study_rowid != ? GROUP BY study_rowid",
-            (*values, rowid),
-        ).fetchall()
+    def _shared_terms(
+        self, rowid: int, terms: Sequence[str], studies: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Other studies filed under any of these conditions or MeSH terms, each scored by
+        the sum over the terms it shares of log(studies / studies filed under the term):
+        sharing "Amyotrophic Lateral Sclerosis" says more than sharing "Syndrome"."""
+        pairs = self._term_sharers(rowid, terms) if terms else []
+        if not pairs:
+            return np.zeros(0, np.int64), np.zeros(0)
+        rows = np.fromiter((row for row, _ in pairs), np.int64, len(pairs))
+        _, term_of_pair = np.unique([term for _, term in pairs], return_inverse=True)
+        filed = np.bincount(term_of_pair)  # < studies: the source is filed under each too
+        others, study_of_pair = np.unique(rows, return_inverse=True)
+        weights = np.log(studies / filed)[term_of_pair]
+        return others, np.bincount(study_of_pair, weights)
 
     def _salient_words(self, text: str, count: int = 8) -> list[str]:
-        """The source's rarest title and summary words (rare = telling), for text likeness."""
+        """The first `count` rare words (in 2 to 2,000 studies' titles and summaries) of the
+        source's titles, then summary: telling words, for text likeness. Each probe costs up
+        to half a millisecond, so probing stops there or after SALIENT_PROBES words."""
         words = [w for w in dict.fromkeys(tokenize(text)) if len(w) > 2 and not w.isdigit()]
-        if not words:
-            return []
-        rarity = []
-        for word in words[:60]:
-            matches = self._rarity(word, 2001)
-            if 1 < matches <= 2000:
-                rarity.append((matches, word))
-        return [word for _, word in sorted(rarity)[:count]]
+        found: list[str] = []
+        for word in words[:SALIENT_PROBES]:
+            if 1 < self._rarity(word, 2001) <= 2000:
+                found.append(word)
+                if len(found) == count:
+                    break
+        return found
 
     # ----- data access: SQLite's SQL (search/postgres.py answers these in PostgreSQL's) --
 
@@ -522,6 +620,31 @@ class SQLiteSearch:
             dtype=[("rowid", np.int64), ("score", np.float64)],
         )
         return matches["rowid"], matches["score"]
+
+    def _ranked(self, expression: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """`_matches` when at most RANK_LIMIT studies match, else None (bm25() costs about
+        a microsecond a row: a broad word matching 100k+ studies would take 100+ ms)."""
+        matches = np.fromiter(
+            self.db.execute(_MATCH_SQL + " LIMIT ?", (expression, RANK_LIMIT + 1)),
+            dtype=[("rowid", np.int64), ("score", np.float64)],
+        )
+        return None if len(matches) > RANK_LIMIT else (matches["rowid"], matches["score"])
+
+    def _match_rows(self, expression: str) -> np.ndarray:
+        """Row ids an expression matches, unranked, as one string for numpy to parse."""
+        (rows,) = self.db.execute(
+            "SELECT group_concat(rowid) FROM study_fts WHERE study_fts MATCH ?", (expression,)
+        ).fetchone()
+        return np.fromstring(rows or "", dtype=np.int64, sep=",")
+
+    def _abbreviations(self, phrase: str) -> list[str]:
+        return [
+            short
+            for (short,) in self.db.execute(
+                "SELECT a FROM term_link WHERE kind = ? AND b = ? ORDER BY n DESC, a LIMIT 4",
+                (ABBREVIATION, phrase),
+            )
+        ]
 
     def _long_forms(self, phrase: str) -> list[str]:
         return [
@@ -551,6 +674,16 @@ class SQLiteSearch:
         return self.db.execute(
             "SELECT s.nct_id, length(v.document) FROM study s JOIN study_version v"
             " ON v.nct_id = s.nct_id AND v.version = s.version"
+        ).fetchall()
+
+    def _term_sharers(self, rowid: int, terms: Sequence[str]) -> list[tuple[int, str]]:
+        """(other study, lower-cased term) for each of these conditions or MeSH terms it is
+        filed under; terms compare without case, as the column's NOCASE collation does."""
+        marks = ", ".join("?" * len(terms))
+        return self.db.execute(
+            "SELECT DISTINCT study_rowid, lower(value) FROM study_term"
+            f" WHERE kind IN ('condition', 'mesh') AND value IN ({marks}) AND study_rowid != ?",
+            (*terms, rowid),
         ).fetchall()
 
     def _study_titles(self, nct_id: str) -> tuple[int, str | None, str | None] | None:
@@ -584,8 +717,42 @@ class SQLiteSearch:
         """In how many studies' titles and summaries a word occurs, counted up to `limit`."""
         return self.db.execute(
             "SELECT count(*) FROM (SELECT 1 FROM study_fts WHERE study_fts MATCH ? LIMIT ?)",
-            (f"{{brief_title official_title summary}} : {_phrase((word,))}", limit),
+            (f"{{{' '.join(_SALIENT_COLUMNS)}}} : {_phrase((word,))}", limit),
         ).fetchone()[0]
+
+
+class _Ranking:
+    """Related-trial candidates: a tier (higher = more related; 0 = not a candidate) and a
+    score within the tier; a study enters at the first tier that finds it."""
+
+    def __init__(self, size: int, source: int) -> None:
+        self.tier = np.zeros(size, np.int8)
+        self.score = np.zeros(size)
+        self.source = source
+
+    @property
+    def found(self) -> int:
+        return int(np.count_nonzero(self.tier))
+
+    def add(self, tier: int, rows: np.ndarray, scores: np.ndarray) -> None:
+        keep = rows < len(self.tier)
+        rows, scores = rows[keep], scores[keep]
+        keep = (self.tier[rows] == 0) & (rows != self.source)
+        self.tier[rows[keep]] = tier
+        self.score[rows[keep]] = scores[keep]
+
+    def best(self, limit: int, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """The `limit` best rows: by tier, then score; equals (common when trials share
+        the same terms) the most recently updated first, then by NCT number."""
+        rows = np.flatnonzero(self.tier)
+        updated, nct = columns["last_update"][rows], columns["nct"][rows]
+        order = np.lexsort((nct, -updated, -self.score[rows], -self.tier[rows]))
+        return rows[order[:limit]]
+
+
+def _words_pattern(term: str) -> str:
+    """A regular expression for a normalised term's words with anything between them."""
+    return r"[\W_]+".join(re.escape(word) for word in term.split())
 
 
 def _phrase(tokens: Sequence[str]) -> str:
