@@ -10,8 +10,10 @@ Two measurements, each beside a baseline taken in the same run:
    endpoint when the API is present, else a static file).
 2. Throughput: `trialatlas serve --workers N` on a free loopback port, driven by `wrk` when
    installed (apt install wrk), else by a bounded asyncio + httpx loop, rotating through
-   the sampled detail pages: first on a fresh server (cold), then after every page has been
-   seen (warm). Bounded in time (--seconds) and, for the httpx loop, in count.
+   detail pages: first pages the server has never shown (cold: every study outside the
+   sample), then the sampled pages once each has been seen (warm). Each worker process is
+   warmed up first (templates, search columns). Bounded in time (--seconds) and, for the
+   httpx loop, in count.
 
 The database defaults to bench/out/serve.db, built on first use from data/demo and the
 shared corpus (../shared/data/ctgov), one snapshot at a time so that records present in two
@@ -253,15 +255,24 @@ async def _visit(base: str, paths: Sequence[str], connections: int = 8) -> None:
 
 
 def _throughput(
-    args: argparse.Namespace, workers: int, baseline: dict[str, list[str]], detail: list[str]
+    args: argparse.Namespace,
+    workers: int,
+    baseline: dict[str, list[str]],
+    detail: list[str],
+    unseen: list[str],
+    warm_up: Sequence[str],
 ) -> list[Throughput]:
-    """Baseline, then detail pages on a fresh server (cold), then again once each page has
-    been seen twice (warm: "See also" from the workers' caches)."""
+    """Baseline, then detail pages this server has never shown (cold: `unseen`, every
+    other study of the store, more than a run gets through), then `detail` again once each
+    page has been seen twice (warm: "See also" from the workers' caches). Before any of it,
+    `warm_up` a few times over so that every worker process has loaded its templates and
+    search columns: a one-off cost of a new process, not of a page's first view."""
     server, base = start_server(args.database, workers)
     label = f"{workers} worker{'s' if workers > 1 else ''}"
     try:
+        asyncio.run(_visit(base, [*warm_up] * 2 * workers))
         runs = [_load(base, f"{name}, {label}", paths, args) for name, paths in baseline.items()]
-        runs.append(_load(base, f"detail page cold, {label}", detail, args))
+        runs.append(_load(base, f"detail page cold, {label}", unseen, args))
         for _ in range(2):
             asyncio.run(_visit(base, detail))
         runs.append(_load(base, f"detail page warm, {label}", detail, args))
@@ -282,9 +293,11 @@ def main() -> None:
     args = parser.parse_args()
     if not args.database.exists():
         build_database(args.database)
-    ids = sample_ids(args.database, args.sample + 10)
+    every = sample_ids(args.database, sys.maxsize)
+    ids = every[: args.sample + 10]
     detail = [f"/study/{nct_id}" for nct_id in ids[: args.sample]]
     warm_up = [*SEARCHES, *(f"/study/{nct_id}" for nct_id in ids[args.sample :])]
+    unseen = [f"/study/{nct_id}" for nct_id in every[args.sample + 10 :]] or detail
     api = [f"/api/v2/studies/{nct_id}" for nct_id in ids[: args.sample]]
     static = ["/static/site.css"] * args.sample
     searches = [url for _ in range(10) for url in SEARCHES]
@@ -303,7 +316,7 @@ def main() -> None:
     latencies = asyncio.run(_in_process(args.database, groups, warm_up))
     runs = []
     for workers in (int(n) for n in args.workers.split(",")):
-        runs += _throughput(args, workers, baseline, detail)
+        runs += _throughput(args, workers, baseline, detail, unseen, warm_up)
 
     load = f"load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     print(f"\n{os.cpu_count()} cores, {load}")

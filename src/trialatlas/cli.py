@@ -275,24 +275,22 @@ def synth(count: int, out: Path, seed: int, store: Store) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+    help="Server processes: one per core (each holds its own search columns in memory).",
+)  # fmt: skip
 @click.option(
     "--database", envvar=DATABASE_ENV, default=DEFAULT_DATABASE, show_default=True,
     metavar="PATH|URL", help=f"SQLite file or postgresql:// URL (env {DATABASE_ENV}).",
 )  # fmt: skip
 def serve(host: str, port: int, workers: int, database: str) -> None:
     """Serve the registry web site and its JSON API (uvicorn)."""
-    import uvicorn
+    from trialatlas.web.server import serve as run_server
 
-    os.environ[DATABASE_ENV] = database  # workers build the app from the environment
-    uvicorn.run(
-        "trialatlas.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    try:
+        run_server(database, host, port, workers)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}", code=2)
 
 
 def _near(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import tarfile
+from pathlib import Path
+
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
+from seed_page import SEED
+
+from trialatlas.store.sqlite import SQLiteStore
+
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
+TREC_XML = SEED.parents[1] / "data" / "ctgov" / "xml" / "trec2021-judged-1000-2021-04.tar.gz"
 
 
 class Pages:
@@ -33,3 +43,17 @@ class Pages:
     def close(self) -> None:
         for context in self._contexts:
             context.close()
+
+
+def versioned_id(store: SQLiteStore) -> str:
+    """A trial with two stored versions: one of the XML snapshots' shared ids if ingested
+    that way, else a demo record that replaced its older XML version."""
+    candidates = []
+    if TREC_XML.exists():
+        with tarfile.open(TREC_XML) as archive:
+            candidates = [Path(m.name).stem for m in archive if m.name.endswith(".xml")]
+    candidates += sorted(p.stem for p in DEMO.glob("NCT*.json"))
+    for nct_id in candidates:
+        if len(store.versions(nct_id)) > 1:
+            return nct_id
+    pytest.skip("no trial with two versions in the corpus store")
