@@ -173,3 +173,17 @@ def test_topic_facts() -> None:
     infant = profile_from_note(t[50])
     assert infant.pregnant is None and infant.sex == "male"
     assert "cervical cancer" in profile_from_note(t[31]).diagnoses
+
+
+def test_findings_said_as_adjectives_with_their_values() -> None:
+    note = (
+        "She is febrile (38.4°C), tachycardic (113/min) and hypotensive (80/40 mmHg). "
+        "He was afebrile and not jaundiced."
+    )
+    profile = profile_from_note(note)
+    assert {"fever", "tachycardia", "hypotension"} <= set(profile.diagnoses)
+    assert "jaundice" in profile.absent_conditions
+    vitals = {m.name: (m.value, m.unit) for m in profile.vitals}
+    assert vitals["temperature"] == (38.4, "degC")
+    assert vitals["heart_rate"] == (113.0, "bpm")
+    assert (vitals["systolic_bp"], vitals["diastolic_bp"]) == ((80.0, "mmHg"), (40.0, "mmHg"))

@@ -117,6 +117,25 @@ def test_a_qualified_exclusion_needs_review_rather_than_excluding(
     assert any("qualified by" in e.note for e in judged.evidence)
 
 
+@pytest.mark.parametrize(
+    ("kind", "criterion"),
+    [
+        ("Inclusion", "No amyloidosis secondary to rheumatoid arthritis or chronic infection"),
+        ("Exclusion", "Amyloidosis secondary to rheumatoid arthritis or chronic infection"),
+    ],
+)
+def test_a_condition_excluded_only_for_a_cause_asks_for_the_cause(
+    kind: str, criterion: str
+) -> None:
+    text = f"{kind} Criteria:\n- {criterion}"
+    without_cause = item(run(text, diagnoses=["amyloidosis"]), criterion[:20])
+    assert without_cause.status is Status.UNKNOWN and not without_cause.review
+    assert any("secondary to rheumatoid arthritis" in e.note for e in without_cause.evidence)
+    with_cause = run(text, diagnoses=["amyloidosis", "rheumatoid arthritis"])
+    assert item(with_cause, criterion[:20]).status is Status.NOT_MET
+    assert with_cause.verdict is Verdict.LIKELY_EXCLUDED
+
+
 def test_a_plain_exclusion_still_excludes() -> None:
     text = "Exclusion Criteria:\n- Bilateral carotid stenosis"
     result = run(text, diagnoses=["bilateral carotid stenosis"])
@@ -232,6 +251,17 @@ def test_numbers_that_are_not_ages(text: str) -> None:
 def test_a_weight_in_pounds_converts_to_kilograms() -> None:
     (weight,) = of(extract_item("Weight of at least 88 pounds"), Measurement)
     assert weight.name == "weight" and weight.low == pytest.approx(39.9, abs=0.1)
+
+
+def test_a_weight_said_by_its_unit_alone() -> None:
+    (weight,) = of(extract_item("Subject is < 74 pounds (33.3 kg)."), Measurement)
+    assert weight.name == "weight" and weight.high == pytest.approx(33.6, abs=0.1)
+    text = "Exclusion Criteria:\n- Subject is < 74 pounds (33.3 kg)."
+    light = run(text, vitals=[{"name": "weight", "value": 30, "unit": "kg"}])
+    assert item(light, "Subject is").status is Status.NOT_MET
+    heavy = run(text, vitals=[{"name": "weight", "value": 150, "unit": "lb"}])
+    assert item(heavy, "Subject is").status is Status.MET
+    assert not of(extract_item("dose of ≤ 2 mg/kg per day"), Measurement)
 
 
 def test_ages_in_hours() -> None:
@@ -415,3 +445,41 @@ def test_names_after_a_preposition_are_not_what_the_patient_must_have(
 ) -> None:
     named = of(extract_item(text), Condition) + of(extract_item(text), Treatment)
     assert {c.text for c in named if c.incidental} == incidental
+
+
+# --- found on the TREC 2021 excluded pairs judged likely eligible ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("criterion", "diagnosis"),
+    [
+        ("Coinfection with hepatitis B or HIV", "HBV"),
+        ("Co-infection with HIV", "HIV"),
+        (
+            "Cannot have clinically evident ascites, history of or therapy for hepatic "
+            "encephalopathy",
+            "hepatic encephalopathy",
+        ),
+    ],
+)
+def test_the_condition_after_coinfection_or_history_of_or_therapy_for_is_the_patients(
+    criterion: str, diagnosis: str
+) -> None:
+    kind = "Inclusion" if criterion.startswith("Cannot") else "Exclusion"
+    result = run(f"{kind} Criteria:\n- {criterion}", diagnoses=[diagnosis])
+    assert item(result, criterion[:15]).status is Status.NOT_MET
+    assert result.verdict is Verdict.LIKELY_EXCLUDED
+
+
+def test_old_nci_template_fillers_end_an_item() -> None:
+    text = (
+        "DISEASE CHARACTERISTICS: Histologically proven multiple myeloma\n\n"
+        "PRIOR CONCURRENT THERAPY: Biologic: See Disease Characteristics No prior thalidomide\n"
+        "Chemotherapy: See Disease Characteristics Endocrine: Not specified Radiotherapy: Not\n"
+        "specified"
+    )
+    result = run(text, diagnoses=["multiple myeloma"], treatments=[{"name": "thalidomide"}])
+    assert item(result, "No prior thalidomide").status is Status.NOT_MET
+    filler = item(result, "Biologic: See Disease Characteristics")
+    assert filler.text == "Biologic: See Disease Characteristics" and not filler.evidence
+    assert not extract_item("Endocrine: Not specified")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from trialatlas.cli import main
-from trialatlas.eligibility import cache, rank
+from trialatlas.eligibility import cache, extract, rank
 from trialatlas.eligibility.evaluate import (
     load_qrels,
     load_topics,
@@ -190,14 +191,17 @@ def test_analyses_are_kept_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM analysis").fetchone() == (1,)
     expected = analyze_criteria(text)
-    cache.extract._CACHE.pop(expected.key)  # a fresh process: only the file knows it
+    monkeypatch.setattr(extract, "_CACHE", OrderedDict())  # a fresh process: only the file
+    assert extract.cached(expected.key) is None
 
     def no_parsing(text: str) -> None:
         raise AssertionError("parsed again instead of loaded")
 
     monkeypatch.setattr(cache, "analyze_criteria", no_parsing)
     cache.CriteriaCache(path).prepare([text])
-    assert analyze_criteria(text).items == expected.items
+    loaded = extract.cached(extract.analysis_key(text))
+    assert loaded is not None and loaded.items == expected.items
+    assert analyze_criteria(text) is loaded
 
 
 # --- evaluation helpers --------------------------------------------------------------------

@@ -26,8 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from trialatlas.eligibility import extract
-from trialatlas.eligibility.criteria import Kind
-from trialatlas.eligibility.extract import CriteriaAnalysis, analyze_criteria, criteria_key
+from trialatlas.eligibility.extract import CriteriaAnalysis, analyze_criteria
 
 CACHE_DIR_ENV = "TRIALATLAS_CACHE_DIR"
 # The modules (and data) an analysis depends on: their bytes are part of every key.
@@ -58,23 +57,6 @@ def _key(text: str) -> bytes:
     return hashlib.sha256(f"{code_fingerprint()}\0{text}".encode()).digest()
 
 
-def _in_memory(analysis_key: str) -> CriteriaAnalysis | None:
-    # extract has no public way to look into or prime its LRU (see docs/eligibility.md)
-    return extract._CACHE.get(analysis_key)
-
-
-_remember_lock = threading.Lock()
-
-
-def _remember(analysis: CriteriaAnalysis) -> None:
-    """Put a loaded analysis in the extractor's LRU (newest last, oldest evicted)."""
-    with _remember_lock:
-        extract._CACHE.pop(analysis.key, None)
-        extract._CACHE[analysis.key] = analysis
-        while len(extract._CACHE) > extract._CACHE_SIZE:
-            extract._CACHE.popitem(last=False)
-
-
 class CriteriaCache:
     """Analyses by criteria text: the extractor's LRU first, then the file, then the parser."""
 
@@ -99,13 +81,13 @@ class CriteriaCache:
         wanted = {
             _key(text): text
             for text in dict.fromkeys(texts)
-            if _in_memory(criteria_key(f"{Kind.INCLUSION.value}\0{text}")) is None
+            if extract.cached(extract.analysis_key(text)) is None
         }
         if not wanted:
             return
         found = self._load(list(wanted))
         for analysis in found.values():
-            _remember(analysis)
+            extract.remember(analysis)
         missing = [(k, analyze_criteria(text)) for k, text in wanted.items() if k not in found]
         self._save(missing)
 

@@ -183,11 +183,15 @@ _TEMPLATE_TEXT = re.compile(r"DISEASE CHARACTERISTICS:|PATIENT CHARACTERISTICS:"
 _TEMPLATE_LABELS = (
     r"(?:DISEASE CHARACTERISTICS|PATIENT CHARACTERISTICS|PRIOR CONCURRENT THERAPY|Age|Sex"
     r"|Menopausal status|Performance status|Life expectancy|Hematopoietic|Hepatic|Renal"
-    r"|Cardiovascular|Pulmonary|Neurologic|Other|Biologic therapy|Chemotherapy"
-    r"|Endocrine therapy|Radiotherapy|Surgery):"
+    r"|Cardiovascular|Pulmonary|Neurologic|Other|Biologic(?: therapy)?|Chemotherapy"
+    r"|Endocrine(?: therapy)?|Radiotherapy|Surgery):"
 )
 _TEMPLATE_LABEL = re.compile(_TEMPLATE_LABELS)
-_TEMPLATE_CUT = re.compile(rf"(?<=\S)\s+(?={_TEMPLATE_LABELS})")
+# ... and their fillers end an item: "Biologic: See Disease Characteristics No prior thalidomide".
+_TEMPLATE_CUT = re.compile(
+    rf"(?<=\S)\s+(?={_TEMPLATE_LABELS})"
+    r"|(?:(?<=See Disease Characteristics)|(?<=Not specified))\s+(?=\S)"
+)
 
 
 def _header_kind(word: str | None) -> Kind | None:

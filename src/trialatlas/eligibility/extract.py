@@ -18,6 +18,7 @@ import functools
 import hashlib
 import itertools
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
@@ -534,6 +535,33 @@ _CHANGE = re.compile(
 _CHANGE_REACH = 45  # characters before a lab name where a change word makes it a change
 
 
+# A body weight said with its unit but without the word "weight": "Subject is < 74 pounds",
+# "weighs at least 110 lbs", "≥ 40 kg".
+_BARE_WEIGHT = re.compile(
+    rf"(?P<comp>{COMP})\s*(?P<v1>{NUM})\s*(?P<u1>pounds?|lbs?|kg|kilograms?)\b(?!\s*/)", re.I
+)
+
+
+def _bare_weights(text: str, low: str, taken: list[Measurement]) -> list[Measurement]:
+    """Weights by their unit alone, where no named measurement already covers the words
+    (and not a change: "weight gain of > 5 kg")."""
+    weight = lexicon.ANALYTE_BY_NAME["weight"]
+    return [
+        _measurement(
+            weight,
+            text,
+            m.span(),
+            "measurement.weight_unit",
+            comparator(m.group("comp")),
+            (number(m.group("v1")), None),
+            m.group("u1"),
+        )
+        for m in _BARE_WEIGHT.finditer(low)
+        if not any(t.span[0] < m.end() and m.start() < t.span[1] for t in taken)
+        and not _CHANGE.search(low, max(0, m.start() - _CHANGE_REACH), m.start())
+    ]
+
+
 def _measurements(text: str, low: str) -> list[Measurement]:
     if not _HAS_VALUE.search(low):
         return []
@@ -555,7 +583,7 @@ def _measurements(text: str, low: str) -> list[Measurement]:
             or _threshold_before(text, low, group)
         )
         found.extend(result or ())
-    return found
+    return found + _bare_weights(text, low, found)
 
 
 _UNTIL_DELIMITER = re.compile(r"[^,;)\]]*")
@@ -953,8 +981,11 @@ _CHUNK_SPLIT = re.compile(
 _AFTER_PREPOSITION = re.compile(rf"\s(?:{_PREPOSITIONS})\s*$")
 _LIST_SEPARATOR = re.compile(r"\s*(?:,|/|\s(?:or|and|and/or))\s*")
 _STARTS_WITH_PREPOSITION = re.compile(rf"\s*(?:{_PREPOSITIONS})\s")
+# "history of or therapy for X": the patient has had X, not only a treatment of it.
+_HISTORY_OR_THERAPY = re.compile(r"\b(?:history of|h/o) or (?:therapy|treatment) for$")
 _LEAD = re.compile(
     r"\s*(?:(?:history of|h/o|hx of|diagnosis of|diagnoses of|diagnosed with|diagnosed|known|"
+    r"co-?infect(?:ion|ed) with|infect(?:ion|ed) with|"
     r"documented|confirmed|clinically|clinical|presence of|evidence of|any|other|patients?|"
     r"subjects?|participants?|with|without|no|not|having|current|currently|prior|previous|"
     r"previously|suspected|suffering from|signs? of|symptoms? of|complicated(?: with)?|"
@@ -1053,6 +1084,8 @@ def _chunks(low: str) -> Iterator[tuple[int, int, bool]]:
         yield start, m.start(), incidental
         listed = incidental and _LIST_SEPARATOR.fullmatch(m.group())
         incidental = bool(_AFTER_PREPOSITION.search(m.group() + " ")) or bool(listed)
+        if _HISTORY_OR_THERAPY.search(low, 0, m.end()):
+            incidental = False
         start = m.end()
         incidental = incidental or bool(_STARTS_WITH_PREPOSITION.match(low, start))
         if listed and _LEAD.match(low, start):
@@ -1181,9 +1214,16 @@ class ItemAnalysis:
         }
 
 
+# An old NCI template line that only points elsewhere or says nothing asks nothing:
+# "Biologic therapy: See Disease Characteristics", "Endocrine: Not specified".
+_FILLER = re.compile(r"(?:[a-z ]{1,40}:\s*)?(?:see disease characteristics|not specified)\W*")
+
+
 def extract_item(text: str, context: tuple[str, ...] = ()) -> tuple[Constraint, ...]:
     """All constraints of one criterion text (spans are offsets into ``text``)."""
     low = view(text)
+    if _FILLER.fullmatch(" ".join(low.split())):
+        return ()
     finder = ContextFinder(low, terminate_on_with=False)
     measures = _measurements(text, low)
     found: list[Constraint] = [
@@ -1242,18 +1282,39 @@ def criteria_key(text: str) -> str:
 
 _CACHE: OrderedDict[str, CriteriaAnalysis] = OrderedDict()
 _CACHE_SIZE = 8192
+_CACHE_LOCK = threading.Lock()  # the web server matches in several threads
+
+
+def analysis_key(text: str, default_kind: Kind = Kind.INCLUSION) -> str:
+    """The key `analyze_criteria` files the analysis of ``text`` under (`CriteriaAnalysis.key`)."""
+    return criteria_key(f"{default_kind.value}\0{text}")
+
+
+def cached(key: str) -> CriteriaAnalysis | None:
+    """The analysis in the in-process LRU under ``key`` (`analysis_key`), if it is there."""
+    with _CACHE_LOCK:
+        analysis = _CACHE.get(key)
+        if analysis is not None:
+            _CACHE.move_to_end(key)
+        return analysis
+
+
+def remember(analysis: CriteriaAnalysis) -> None:
+    """Put an analysis in the in-process LRU (newest last, oldest evicted), so that
+    `analyze_criteria` returns it: how a persistent cache (eligibility.cache) primes it."""
+    with _CACHE_LOCK:
+        _CACHE.pop(analysis.key, None)
+        _CACHE[analysis.key] = analysis
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
 
 
 def analyze_criteria(text: str, default_kind: Kind = Kind.INCLUSION) -> CriteriaAnalysis:
-    """Parse and extract one criteria text; cached by ``criteria_key`` (LRU, in process)."""
-    key = criteria_key(f"{default_kind.value}\0{text}")
-    cached = _CACHE.get(key)
-    if cached is not None:
-        _CACHE.move_to_end(key)
-        return cached
-    parsed = parse_criteria(text, default_kind)
-    analysis = CriteriaAnalysis(key, parsed, tuple(_item(parsed, c) for c in parsed.criteria))
-    _CACHE[key] = analysis
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    """Parse and extract one criteria text; cached by `analysis_key` (LRU, in process)."""
+    key = analysis_key(text, default_kind)
+    analysis = cached(key)
+    if analysis is None:
+        parsed = parse_criteria(text, default_kind)
+        analysis = CriteriaAnalysis(key, parsed, tuple(_item(parsed, c) for c in parsed.criteria))
+        remember(analysis)
     return analysis

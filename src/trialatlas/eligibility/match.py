@@ -300,9 +300,13 @@ def _qualified(qualifiers: tuple[str, ...], fact: str) -> list[str]:
 
 
 def _judge_condition(
-    c: Condition, facts: _Facts, exempt: set[str], qualification: Callable[[], str | None]
+    c: Condition,
+    facts: _Facts,
+    exempt: set[str],
+    qualification: Callable[[], tuple[_Outcome, str] | None],
 ) -> _Judgement:
-    """``qualification()``: why a plain match cannot decide this item, if so (asked lazily)."""
+    """``qualification()``: what having the condition means instead, and why, when a plain
+    match cannot decide this item (asked lazily)."""
     for surface, key in facts.diagnoses:
         if surface in exempt:
             continue
@@ -311,10 +315,13 @@ def _judge_condition(
             if missing:
                 note = f"criterion says {', '.join(missing)}; the patient fact does not"
                 return _Judgement(_Outcome.POSSIBLE, f"diagnosis {surface}", note)
-            qualified_by = qualification()
-            if qualified_by:
-                return _Judgement(_Outcome.POSSIBLE, f"diagnosis {surface}", qualified_by)
-            return _Judgement(_Outcome.HOLDS, f"diagnosis {surface}")
+            qualified = qualification()
+            if qualified is None:
+                return _Judgement(_Outcome.HOLDS, f"diagnosis {surface}")
+            outcome, note = qualified
+            if outcome is _Outcome.NO_DATA:  # another fact decides: the profile lacks it
+                return _Judgement(outcome, None, f"diagnosis {surface}, {note}")
+            return _Judgement(outcome, f"diagnosis {surface}", note)
         if key < c.key:
             note = "the criterion names a narrower form of the patient's diagnosis"
             return _Judgement(_Outcome.POSSIBLE, f"diagnosis {surface}", note)
@@ -416,7 +423,9 @@ def _any_of(pairs: list[tuple[Constraint, _Judgement]]) -> tuple[Constraint, _Ju
     if failed:
         note = "ruled out, but the alternatives named with it are not known"
         return failed[0], _Judgement(_Outcome.NO_DATA, failed[1].patient, note)
-    return next((pair for pair in pairs if pair[1].patient), (pairs[0][0], _NO_DATA))
+    return next(
+        (pair for pair in pairs if pair[1].patient or pair[1].note), (pairs[0][0], _NO_DATA)
+    )
 
 
 _NO_DATA = _Judgement(_Outcome.NO_DATA, None)
@@ -551,20 +560,49 @@ def _out_of_scope(plan: _Plan, facts: _Facts) -> tuple[Constraint, _Judgement] |
     return None
 
 
+_CAUSE = re.compile(r"due to|secondary to|caused by|resulting from|attributable to")
+
+
+def _causes(item: ItemAnalysis, condition: Condition) -> list[Condition]:
+    """The conditions an item names as the cause of ``condition`` ("amyloidosis secondary to
+    rheumatoid arthritis or chronic infection"): the incidental ones after it."""
+    return [
+        c
+        for c in item.constraints
+        if isinstance(c, Condition) and c.incidental and c.span[0] > condition.span[1]
+    ]
+
+
 def _qualification(
-    item: ItemAnalysis, plan: _Plan, condition: Condition, trial_keys: tuple[Key, ...]
-) -> str | None:
-    """Why having the named condition does not settle the item on its own, if it does not."""
+    item: ItemAnalysis,
+    plan: _Plan,
+    condition: Condition,
+    trial_keys: tuple[Key, ...],
+    facts: _Facts,
+) -> tuple[_Outcome, str] | None:
+    """What having the named condition means for the item when it does not settle it alone."""
     if condition.qualified_by and (item.criterion.kind is Kind.EXCLUSION) != condition.negated:
-        return f"qualified by '{condition.qualified_by}': having it may not be enough"
+        causes = _causes(item, condition) if _CAUSE.fullmatch(condition.qualified_by) else []
+        if causes:
+            if any(c.key <= key for c in causes for _, key in facts.diagnoses):
+                return None  # the patient has the cause too: the item applies as written
+            named = " or ".join(c.text for c in causes)
+            return _Outcome.NO_DATA, f"only {condition.qualified_by} {named}: not in the profile"
+        return (
+            _Outcome.POSSIBLE,
+            f"qualified by '{condition.qualified_by}': having it may not be enough",
+        )
     if plan.measures:
-        return "qualified by a threshold in the same criterion"
+        return _Outcome.POSSIBLE, "qualified by a threshold in the same criterion"
     if any(w.relation in ("within", "at_least") for w in plan.windows):
-        return "qualified by a time window; the diagnosis has no date"
+        return _Outcome.POSSIBLE, "qualified by a time window; the diagnosis has no date"
     if item.criterion.kind is Kind.EXCLUSION and any(
         condition.key <= t or t <= condition.key for t in trial_keys
     ):
-        return "the trial's own condition: the exclusion concerns a particular form of it"
+        return (
+            _Outcome.POSSIBLE,
+            "the trial's own condition: the exclusion concerns a particular form of it",
+        )
     return None
 
 
@@ -593,7 +631,7 @@ def _judge_item(
                             c,
                             facts,
                             exempt | own if c.other else exempt,
-                            functools.partial(_qualification, item, plan, c, trial_keys),
+                            functools.partial(_qualification, item, plan, c, trial_keys, facts),
                         )
                         if isinstance(c, Condition)
                         else _judge_treatment(c, facts, plan.windows, item.permitted),

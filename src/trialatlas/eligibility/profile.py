@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from trialatlas.eligibility import units
+from trialatlas.eligibility import lexicon, units
 from trialatlas.eligibility.extract import NUM, analyte_mentions, view
 from trialatlas.eligibility.negation import ContextFinder
 from trialatlas.eligibility.terms import canonical_token, concept_key, gazetteer
@@ -388,7 +388,29 @@ _RESPECTIVELY = re.compile(
     re.I,
 )
 _BLOOD_PRESSURE = re.compile(
-    r"\b(?:blood pressure|bp)\b[^0-9;.]{0,20}?(?P<s>\d{2,3})\s*/\s*(?P<d>\d{2,3})", re.I
+    r"\b(?:blood pressure|bp|hypotensive|hypertensive)\b[^0-9;.]{0,20}?"
+    r"(?P<s>\d{2,3})\s*/\s*(?P<d>\d{2,3})",
+    re.I,
+)
+# Notes state findings as adjectives, often with the value: "febrile (38.4°C), tachycardic
+# (113/min) and hypotensive (80/40 mmHg)". Each names a condition, and maybe a vital sign.
+_FINDING_WORDS = {
+    "febrile": ("fever", "temperature"),
+    "pyrexic": ("fever", "temperature"),
+    "tachycardic": ("tachycardia", "heart_rate"),
+    "bradycardic": ("bradycardia", "heart_rate"),
+    "hypotensive": ("hypotension", None),  # the value is a blood pressure (_BLOOD_PRESSURE)
+    "hypertensive": ("hypertension", None),
+    "hypoxic": ("hypoxia", "oxygen_saturation"),
+    "tachypneic": ("tachypnea", None),
+    "jaundiced": ("jaundice", None),
+    "obese": ("obesity", None),
+    "septic": ("sepsis", None),
+}
+_FINDING = re.compile(
+    rf"(?<![\w-])(?P<word>{'|'.join(_FINDING_WORDS)})\b"
+    rf"(?:\s*(?:\(|with|at|of|to)\s*(?P<v>{NUM})\s*(?P<u>{units.UNIT_PATTERN})?)?",
+    re.I,
 )
 _PREGNANT = re.compile(
     r"\b(?:is|currently|now|she is)\s+(?:\d+\s*(?:weeks?|months?)\s+)?pregnant\b|"
@@ -487,6 +509,11 @@ def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[
         ctx = finder.context(start, end)
         if key and not (ctx.family or ctx.hedged):
             (absent if ctx.negated else present).setdefault(key, surface)
+    for m in _FINDING.finditer(text):
+        ctx = finder.context(m.start(), m.end())
+        if not (ctx.family or ctx.hedged):
+            name = _FINDING_WORDS[m.group("word").lower()][0]
+            (absent if ctx.negated else present).setdefault(concept_key(name), name)
     # "no pain" beside "severe bone pain": the note contradicts itself; the finding wins
     return list(present.values()), [
         v for k, v in absent.items() if not any(k <= p for p in present)
@@ -507,6 +534,15 @@ def _note_measurements(text: str) -> dict[str, list[Measured]]:
     for m in _BLOOD_PRESSURE.finditer(text):
         add("vital", "systolic_bp", float(m.group("s")), "mmHg")
         add("vital", "diastolic_bp", float(m.group("d")), "mmHg")
+    for m in _FINDING.finditer(text):
+        analyte = lexicon.ANALYTE_BY_NAME.get(_FINDING_WORDS[m.group("word").lower()][1] or "")
+        if analyte is not None and m.group("v"):
+            unit = (
+                units.for_analyte(units.unit_key(m.group("u")), analyte.unit)
+                if m.group("u")
+                else None
+            )
+            add(analyte.category, analyte.name, float(m.group("v").replace(",", ".")), unit)
     mentions = analyte_mentions(low)
     for n, mention in enumerate(mentions):
         stop = mentions[n + 1].start if n + 1 < len(mentions) else len(low)

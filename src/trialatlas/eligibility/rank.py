@@ -27,9 +27,12 @@ reranking).
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from importlib import resources
 from typing import Any
 
 from trialatlas import search as search_layer
@@ -48,7 +51,8 @@ from trialatlas.store import Store
 DEFAULT_LIMIT = 20
 DEFAULT_CANDIDATES = 1000
 NEAR_KM = 160.0  # about 100 miles
-MAX_QUERY_TERMS = 150
+MAX_QUERY_TERMS = 40
+COMMON_SHARE = 0.2  # a note word in more of the registry's records tells retrieval little
 _MAX_QUERY_CHARS = 3800  # the search layer takes at most 200 terms and 4,000 characters
 _BATCH = 100  # candidates whose documents are read and matched together
 _STOPWORD_TEXT = """
@@ -70,12 +74,12 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split()) | (lexicon.GENERIC_TOKENS - _TELL
 class Weights:
     """How retrieval and the criterion judgements combine; defaults tuned on TREC CT 2021."""
 
-    retrieval: float = 0.6  # the rest of the score is eligibility
+    retrieval: float = 0.45  # the rest of the score is eligibility
     inclusion_failed: float = 2.0  # penalties, per criterion (at most two count)
     exclusion_failed: float = 0.75
     structured_failed: float = 3.0  # sex, minimum or maximum age
     inclusion_unknown: float = 0.03  # each unchecked inclusion criterion is a chance to fail
-    relevance: float = 0.3  # share of eligibility from the matcher's condition relevance
+    relevance: float = 0.15  # share of eligibility from the matcher's condition relevance
     near: float = 0.15  # bonus for a site within near_km (not from TREC: it has no places)
 
 
@@ -154,32 +158,53 @@ class RankedTrial:
 # --- retrieval -----------------------------------------------------------------------------
 
 
-def _words(text: str) -> list[str]:
+def note_words(text: str) -> list[str]:
+    """The words of ``text`` a query can use: no stop words, numbers or 1-2 letter words."""
     return [t for t in tokenize(text) if t not in _STOPWORDS and len(t) > 2 and not t.isdigit()]
 
 
+@functools.cache
+def _word_shares() -> dict[str, float]:
+    """Share of the registry's records each common word occurs in (word_frequency.json)."""
+    data = json.loads(resources.files(__package__).joinpath("word_frequency.json").read_text())
+    total = max(data["documents"], 1)
+    return {word: n / total for word, n in data["words"].items()}
+
+
+def _informative(words: list[str]) -> list[str]:
+    """Words rarest first, leaving out those in more than COMMON_SHARE of the records."""
+    shares = _word_shares()
+    kept = [w for w in dict.fromkeys(words) if shares.get(w, 0.0) <= COMMON_SHARE]
+    return sorted(kept, key=lambda w: shares.get(w, 0.0))
+
+
 def query_expression(
-    profile: Profile, note: str | None = None, max_terms: int = MAX_QUERY_TERMS
+    profile: Profile, note: str | None = None, max_terms: int | None = None
 ) -> str:
     """The search query for a patient: each diagnosis as a group, then the single words of
     the conditions and treatments the vocabulary finds, then the other words of the diagnoses
-    and the note, at most ``max_terms`` (every term costs a full-text lookup over the store).
+    and the note, rarest first, at most ``max_terms`` (default MAX_QUERY_TERMS).
 
-    A group needs all its words and also finds its condition synonyms; a word alone finds
-    "ALS-like". Raises ProfileError (naming ``diagnoses``) when there is nothing to search with.
+    Every term costs a full-text lookup over the store, and the words that half the registry
+    contains cost the most while telling BM25 the least, so the note contributes only its
+    informative words. A group needs all its words and also finds its condition synonyms; a
+    word alone finds "ALS-like". Raises ProfileError (naming ``diagnoses``) when there is
+    nothing to search with.
     """
+    limit = max_terms or MAX_QUERY_TERMS
     text = " ".join((*profile.diagnoses, note or ""))
     terms: list[str] = []
     for diagnosis in profile.diagnoses:
         tokens = tokenize(diagnosis)
         if tokens:
             terms.append(tokens[0] if len(tokens) == 1 else f"({' '.join(tokens)})")
-    terms.extend(_words(" ".join(text[hit.start : hit.end] for hit in gazetteer().find(text))))
-    terms.extend(_words(text))
+    found = " ".join(text[hit.start : hit.end] for hit in gazetteer().find(text))
+    terms.extend(note_words(found))
+    terms.extend(_informative(note_words(text)))
     kept: list[str] = []
     length = 0
     for term in dict.fromkeys(terms):
-        if len(kept) == max_terms or length + len(term) + 4 > _MAX_QUERY_CHARS:
+        if len(kept) == limit or length + len(term) + 4 > _MAX_QUERY_CHARS:
             break
         kept.append(term)
         length += len(term) + 4
