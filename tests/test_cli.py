@@ -52,6 +52,17 @@ def test_bad_usage_exits_two(db: str) -> None:
     assert "not an NCT id" in err
 
 
+def test_a_database_that_cannot_be_opened_is_bad_usage(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("these are my notes, not a registry\n" * 200)
+    code, _, err = invoke("stats", "--database", str(not_a_database))
+    assert code == 2
+    assert f"cannot open {not_a_database} as a trialatlas store" in " ".join(err.split())
+    assert not_a_database.read_text().startswith("these are my notes")
+    code, _, err = invoke("stats", "--database", str(tmp_path / "no" / "such" / "dir.db"))
+    assert code == 2 and "unable to open database file" in err
+
+
 def test_database_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "env.db"
     monkeypatch.setenv("TRIALATLAS_DATABASE", str(target))

@@ -54,6 +54,9 @@ def test_db_upgrade_from_empty_then_current(empty_postgres_database: Callable[[s
     url = empty_postgres_database("migrate_me")
     before = cli("db", "current", "--database", url)
     assert before.returncode == 1 and "run `db upgrade`" in before.stderr
+    refused = cli("stats", "--database", url)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "run `trialatlas db upgrade` first" in refused.stderr
     with pytest.raises(SchemaError, match="trialatlas db upgrade"):
         PostgresStore(url)
     first = cli("db", "upgrade", "--database", url)

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import orjson
@@ -22,7 +22,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from trialatlas.records.document import NCT_ID
-from trialatlas.store import DATABASE_ENV, DEFAULT_DATABASE, Store, open_store
+from trialatlas.store import DATABASE_ENV, DEFAULT_DATABASE, Store, StoreUnavailable, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 stderr = Console(stderr=True)
@@ -43,7 +43,10 @@ def with_store(command: F) -> F:
     )
     @functools.wraps(command)
     def wrapper(*args: Any, database: str, **kwargs: Any) -> Any:
-        store = open_store(database)
+        try:
+            store = open_store(database)
+        except StoreUnavailable as exc:
+            fail(str(exc), code=2)
         try:
             return command(*args, store=store, **kwargs)
         finally:
@@ -59,7 +62,7 @@ def nct_id_argument(ctx: click.Context, param: click.Parameter, value: str) -> s
     return value
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     stderr.print(f"[red]error:[/red] {message}", highlight=False)
     sys.exit(code)
 
