@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from markupsafe import Markup
@@ -16,7 +18,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from trialatlas.search import DateRange, QueryError, SearchResult
-from trialatlas.web.app import SECURITY_HEADERS, SecurityHeaders
+from trialatlas.store import Store
+from trialatlas.web.app import SECURITY_HEADERS, SecurityHeaders, create_app
 from trialatlas.web.server import listening_socket
 from trialatlas.web.views.cache import ExpiringCache
 from trialatlas.web.views.charts import Datum, bar_chart, column_chart
@@ -218,3 +221,20 @@ def test_connections_accepted_on_the_servers_socket_disable_nagle() -> None:
     with ThreadPoolExecutor(1) as thread:
         thread.submit(asyncio.run, accept_one()).result(timeout=30)
     assert nodelay == [1]
+
+
+def test_a_starting_server_loads_the_search_columns_before_the_first_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warmed: list[Path] = []
+    done = threading.Event()
+
+    def record(store: Store) -> None:
+        warmed.append(store.path)  # type: ignore[attr-defined]
+        done.set()
+
+    monkeypatch.setattr("trialatlas.search.warm", record)
+    database = tmp_path / "warm.db"
+    with TestClient(create_app(str(database))):  # runs the app's startup
+        assert done.wait(10), "the app did not load the search columns at startup"
+    assert warmed == [database]

@@ -8,11 +8,14 @@ security headers every response carries.
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trialatlas.store import Store, database_url, open_store
+from trialatlas import search
+from trialatlas.store import Store, StoreUnavailable, database_url, open_store
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -76,12 +79,38 @@ def create_app(database: str | None = None) -> FastAPI:
     # The routers import `store_of` from this module: imported here, not at the top.
     from trialatlas.web import api, match, pages
 
-    app = FastAPI(title="trialatlas", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="trialatlas",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_warm_search_on_start,
+    )
     app.state.stores = StoreProvider(database_url(database))
     app.add_middleware(SecurityHeaders)
     for module in (api, pages, match):
         module.register(app)
     return app
+
+
+@asynccontextmanager
+async def _warm_search_on_start(app: FastAPI) -> AsyncIterator[None]:
+    """Load the search columns in the background as a server process starts, so its first
+    visitor does not wait for them; requests are served meanwhile."""
+    url = app.state.stores.url
+    threading.Thread(target=_warm_search, args=(url,), name="warm-search", daemon=True).start()
+    yield
+
+
+def _warm_search(url: str) -> None:
+    try:
+        store = open_store(url)
+    except StoreUnavailable:
+        return  # every request reports it
+    try:
+        search.warm(store)
+    finally:
+        store.close()
 
 
 def store_of(request: Request) -> Store:
