@@ -137,6 +137,9 @@ def test_pages_are_valid_html5(client: TestClient, evil_client: TestClient, tmp_
         "landscape": "/landscape?cond=cancer",
         "not-found": "/study/NCT00000000",
         "bad-request": "/search?page=0",
+        "match": "/match?age=45&sex=male&diagnoses=multifocal+motor+neuropathy",
+        "match-invalid": "/match?age=forty",
+        "check-eligibility": f"/study/{SEED_ID}/eligibility?age=40&sex=female",
     }
     for name, url in pages.items():
         (tmp_path / f"{name}.html").write_text(client.get(url).text, encoding="utf-8")
