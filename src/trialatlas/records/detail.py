@@ -29,13 +29,13 @@ from trialatlas.records.extension import EXTENSION_KEY, LEGACY
 
 # ClinicalTrials.gov's display labels for API v2 enum values.
 STATUS_LABELS = {
-    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
-    "COMPLETED": "Completed",
-    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
-    "NOT_YET_RECRUITING": "Not yet recruiting",
     "RECRUITING": "Recruiting",
+    "NOT_YET_RECRUITING": "Not yet recruiting",
+    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
+    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
     "SUSPENDED": "Suspended",
     "TERMINATED": "Terminated",
+    "COMPLETED": "Completed",
     "WITHDRAWN": "Withdrawn",
     "UNKNOWN": "Unknown status",
     "AVAILABLE": "Available",

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from trialatlas.records.detail import STATUS_LABELS
 from trialatlas.records.document import NCT_ID, age_in_days
 
 
@@ -33,23 +34,8 @@ class QueryError(ValueError):
         return self.message
 
 
-# Vocabularies, in ClinicalTrials.gov API v2 spelling, with display labels.
-STATUS_LABELS = {
-    "RECRUITING": "Recruiting",
-    "NOT_YET_RECRUITING": "Not yet recruiting",
-    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
-    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
-    "SUSPENDED": "Suspended",
-    "TERMINATED": "Terminated",
-    "COMPLETED": "Completed",
-    "WITHDRAWN": "Withdrawn",
-    "UNKNOWN": "Unknown status",
-    "AVAILABLE": "Available",
-    "NO_LONGER_AVAILABLE": "No longer available",
-    "TEMPORARILY_NOT_AVAILABLE": "Temporarily not available",
-    "APPROVED_FOR_MARKETING": "Approved for marketing",
-    "WITHHELD": "Withheld",
-}
+# Vocabularies, in ClinicalTrials.gov API v2 spelling, with display labels (statuses:
+# records.detail.STATUS_LABELS, the one table pages and filters share).
 # Statuses in which a trial may still take participants: "See also" lists these first.
 OPEN_STATUSES = frozenset(
     {"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"}

@@ -51,8 +51,24 @@ class VersionInfo:
     changed_modules: tuple[str, ...]
 
 
-# The columns `stats` and facets may count by, mapped to how each is stored.
-COUNTABLE = ("overall_status", "phase", "study_type")
+# The columns `stats` may count by, and the SQL (the same for every backend) that counts.
+_COUNT_SQL = {
+    "overall_status": "SELECT overall_status, count(*) FROM study GROUP BY 1 ORDER BY 2 DESC",
+    "phase": (
+        "SELECT value, count(*) FROM study_term WHERE kind = 'phase' GROUP BY 1 "
+        "UNION ALL SELECT NULL, count(*) FROM study WHERE phases = '' "
+        "ORDER BY 2 DESC"
+    ),
+    "study_type": "SELECT study_type, count(*) FROM study GROUP BY 1 ORDER BY 2 DESC",
+}
+COUNTABLE = tuple(_COUNT_SQL)
+
+
+def count_sql(column: str) -> str:
+    """The statement counting studies by `column`; ValueError naming the choices if unknown."""
+    if column not in _COUNT_SQL:
+        raise ValueError(f"cannot count by {column!r}; choose one of {', '.join(COUNTABLE)}")
+    return _COUNT_SQL[column]
 
 
 class Store(Protocol):

@@ -49,7 +49,7 @@ from psycopg_pool import ConnectionPool
 from trialatlas.records.document import study_columns
 from trialatlas.records.index_text import FIELD_NAMES, INDEX_FIELDS
 from trialatlas.search.synonyms import link_rows
-from trialatlas.store.base import COUNTABLE, Change, PreparedStudy, VersionInfo
+from trialatlas.store.base import Change, PreparedStudy, VersionInfo, count_sql
 from trialatlas.store.batch import (
     STUDY_COLUMNS,
     NewVersion,
@@ -113,16 +113,6 @@ _CURRENT_DOCUMENT = """
 SELECT v.document FROM study s
 JOIN study_version v ON v.nct_id = s.nct_id AND v.version = s.version
 """
-_COUNT_SQL = {
-    "overall_status": "SELECT overall_status, count(*) FROM study GROUP BY 1 ORDER BY 2 DESC",
-    "study_type": "SELECT study_type, count(*) FROM study GROUP BY 1 ORDER BY 2 DESC",
-    "phase": (
-        "SELECT value, count(*) FROM study_term WHERE kind = 'phase' GROUP BY 1 "
-        "UNION ALL SELECT NULL, count(*) FROM study WHERE phases = '' "
-        "ORDER BY 2 DESC"
-    ),
-}
-assert set(_COUNT_SQL) == set(COUNTABLE)
 
 
 def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
@@ -356,10 +346,9 @@ class PostgresStore:
             return conn.execute("SELECT count(*) FROM study").fetchone()[0]
 
     def counts_by(self, column: str) -> list[tuple[str | None, int]]:
-        if column not in _COUNT_SQL:
-            raise ValueError(f"cannot count by {column!r}; choose one of {', '.join(COUNTABLE)}")
+        sql = count_sql(column)
         with self.reading() as conn:
-            return [(value, n) for value, n in conn.execute(_COUNT_SQL[column]) if n]
+            return [(value, n) for value, n in conn.execute(sql) if n]
 
     def optimize(self) -> None:
         with self._primary.connection() as conn:

@@ -23,7 +23,7 @@ import orjson
 from trialatlas.records.document import study_columns
 from trialatlas.records.index_text import FIELD_NAMES, index_text
 from trialatlas.search.synonyms import link_rows
-from trialatlas.store.base import COUNTABLE, Change, PreparedStudy, VersionInfo
+from trialatlas.store.base import Change, PreparedStudy, VersionInfo, count_sql
 from trialatlas.store.batch import STUDY_COLUMNS, BatchPlan, Stored, plan_batch, study_row
 
 SCHEMA_VERSION = 2  # PRAGMA user_version of schema_sqlite.sql
@@ -49,16 +49,6 @@ _INSERT_VERSION = (
     "INSERT INTO study_version (nct_id, version, content_hash, source, ingested_at,"
     " changed_modules, document) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_COUNT_SQL = {
-    "overall_status": "SELECT overall_status, count(*) FROM study GROUP BY 1 ORDER BY 2 DESC",
-    "study_type": "SELECT study_type, count(*) FROM study GROUP BY 1 ORDER BY 2 DESC",
-    "phase": (
-        "SELECT value, count(*) FROM study_term WHERE kind = 'phase' GROUP BY 1 "
-        "UNION ALL SELECT NULL, count(*) FROM study WHERE phases = '' "
-        "ORDER BY 2 DESC"
-    ),
-}
-assert set(_COUNT_SQL) == set(COUNTABLE)
 
 
 class SQLiteStore:
@@ -232,9 +222,7 @@ class SQLiteStore:
         return self._db.execute("SELECT count(*) FROM study").fetchone()[0]
 
     def counts_by(self, column: str) -> list[tuple[str | None, int]]:
-        if column not in _COUNT_SQL:
-            raise ValueError(f"cannot count by {column!r}; choose one of {', '.join(COUNTABLE)}")
-        return [(value, n) for value, n in self._db.execute(_COUNT_SQL[column]) if n]
+        return [(value, n) for value, n in self._db.execute(count_sql(column)) if n]
 
     def optimize(self) -> None:
         self._db.execute("ANALYZE")
