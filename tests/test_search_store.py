@@ -183,6 +183,27 @@ def test_a_long_form_finds_its_stated_abbreviation(backend_store: Store) -> None
     assert found(term="ALS") >= {"NCT00000001", "NCT00000002"}  # and as before, ALS finds both
 
 
+def test_a_long_form_with_several_abbreviations(backend_store: Store) -> None:
+    """Records may state more than one abbreviation of a long form (initials of every word,
+    or of the words that are not stop words); each finds its records as a condition."""
+
+    def listing(nct_id: str, *conditions: str) -> PreparedStudy:
+        return prepared(study(nct_id, **{
+            "protocolSection.conditionsModule": {"conditions": list(conditions)},
+            "derivedSection.conditionBrowseModule": {},
+        }))  # fmt: skip
+
+    backend_store.write([
+        listing("NCT00000001", "Disease of the Heart", "DH"),
+        listing("NCT00000002", "Disease of the Heart", "DOTH"),
+        listing("NCT00000003", "DOTH"),
+        listing("NCT00000004", "DH"),
+        listing("NCT00000005", "Asthma"),
+    ])  # fmt: skip
+    hits = search(backend_store, SearchRequest(term="disease of the heart")).hits
+    assert {h.nct_id for h in hits} == {f"NCT0000000{n}" for n in range(1, 5)}
+
+
 def test_a_condition_search_sees_every_write(store: SQLiteStore) -> None:
     """Condition searches run on an in-memory index (search/postings.py), refreshed too."""
     store.write([prepared(study("NCT00000001")), prepared(study("NCT00000002"))])

@@ -182,11 +182,11 @@ class PostgresSearch(SQLiteSearch):
         index = self.shared.index
         if pred.field == "mention":
             return self.mentions(pred)
-        if pred.field == "term":  # an exact condition or keyword (no stemming)
+        if pred.field == "term":  # exact conditions or keywords (no stemming)
             rows = self._query(
                 "SELECT study_id FROM study_term WHERE kind IN ('condition', 'keyword')"
-                " AND lower(value) = lower(%s)",
-                pred.values,
+                " AND lower(value) = ANY(%s)",
+                ([str(v).lower() for v in pred.values],),
             )
             return index.rows_mask(_rows(rows))
         if pred.field == "city":

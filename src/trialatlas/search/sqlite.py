@@ -378,15 +378,15 @@ class SQLiteSearch:
         index = self.shared.index
         if pred.field == "mention":
             return self.mentions(pred)
-        if pred.field == "term":  # an exact condition or keyword (no stemming)
+        marks = ", ".join("?" * len(pred.values))
+        if pred.field == "term":  # exact conditions or keywords (no stemming)
             rows = self.db.execute(
                 "SELECT study_rowid FROM study_term WHERE kind IN ('condition', 'keyword')"
-                " AND value = ?",
+                f" AND value IN ({marks})",
                 pred.values,
             )
             return index.rows_mask(np.fromiter((r for (r,) in rows), np.int64))
         if pred.field == "city":
-            marks = ", ".join("?" * len(pred.values))
             rows = self.db.execute(
                 f"SELECT DISTINCT study_rowid FROM location WHERE city IN ({marks})", pred.values
             )
