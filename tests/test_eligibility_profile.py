@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from trialatlas.eligibility.match import Status, match_study
 from trialatlas.eligibility.profile import (
     Measured,
     Profile,
@@ -187,3 +188,88 @@ def test_findings_said_as_adjectives_with_their_values() -> None:
     assert vitals["temperature"] == (38.4, "degC")
     assert vitals["heart_rate"] == (113.0, "bpm")
     assert (vitals["systolic_bp"], vitals["diastolic_bp"]) == ((80.0, "mmHg"), (40.0, "mmHg"))
+
+
+def test_a_relatives_diagnosis_is_not_the_patients() -> None:
+    note = (
+        "A 47-year-old woman with depressed mood. Her husband was recently diagnosed with "
+        "colon cancer and he is starting chemotherapy. Her mother has diabetes. She has asthma."
+    )
+    profile = profile_from_note(note)
+    assert "asthma" in profile.diagnoses
+    assert not {"colon cancer", "diabetes"} & set(profile.diagnoses)
+
+
+def test_a_generic_tumor_word_is_the_tumor_the_note_names() -> None:
+    named = profile_from_note("A 45-year-old man with astrocytoma. The tumor is in the spine.")
+    assert named.diagnoses == ("astrocytoma",)
+    planned = profile_from_note("A woman with ductal breast carcinoma, for tumor resection.")
+    assert planned.diagnoses == ("ductal breast carcinoma",)
+    unnamed = profile_from_note("A 45-year-old man with a mass. The tumor is in the spine.")
+    assert "tumor" in unnamed.diagnoses  # nothing else names it: keep what the note says
+
+
+def test_a_bare_glucose_too_small_for_mg_dl_is_mmol_l() -> None:
+    profile = profile_from_note("A 41-year-old woman. Glucose level of 15.")
+    study = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000001"},
+            "eligibilityModule": {
+                "eligibilityCriteria": "Inclusion Criteria:\n- Glucose > 125 mg/dl"
+            },
+        }
+    }
+    (criterion,) = match_study(profile, study).criteria
+    assert criterion.status is Status.MET  # 15 mmol/L is 270 mg/dL
+
+
+def test_rating_scales_in_notes_decide_criteria_on_them() -> None:
+    note = (
+        "A 55-year-old man with Parkinson's disease, Hoehn-Yahr Stage I. Her HAM-D score is 20. "
+        "His NIHSS score was calculated as 7."
+    )
+    profile = profile_from_note(note)
+    assert {(m.name, m.value) for m in profile.scores} >= {
+        ("hoehn_yahr", 1.0),
+        ("hamd", 20.0),
+        ("nihss", 7.0),
+    }
+    criteria = (
+        "Inclusion Criteria:\n- Hoehn & Yahr stage 2-4\n- HAM-D17 total score > or = 22\n"
+        "- NIHSS score of 4 to 25\nExclusion Criteria:\n- Hoehn and Yahr stage > 3"
+    )
+    study = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000001"},
+            "eligibilityModule": {"eligibilityCriteria": criteria},
+        }
+    }
+    statuses = [c.status for c in match_study(profile, study).criteria]
+    assert statuses == [Status.NOT_MET, Status.NOT_MET, Status.MET, Status.MET]
+
+
+def test_gestational_age_of_a_newborn_and_of_a_pregnancy() -> None:
+    newborn = profile_from_note("A 3-day-old girl with jaundice. She was born at 34w of gestation.")
+    pregnant = profile_from_note("19 yo female G1P1 at 32+ 6 weeks of gestational age.")
+    assert [(m.name, m.value) for m in newborn.vitals] == [("gestational_age", 34.0)]
+    assert [(m.name, m.value) for m in pregnant.vitals] == [("gestational_age", 32.86)]
+    criteria = (
+        "Inclusion Criteria:\n- Neonates born at 35 or more completed weeks of gestation\n"
+        "- estimated gestational age of no greater than 28 weeks\n- Infants aged 0 to 28 days\n"
+        "Exclusion Criteria:\n- Babies born at less than 35 weeks gestational age"
+    )
+    study = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000001"},
+            "eligibilityModule": {"eligibilityCriteria": criteria},
+        }
+    }
+    judged = match_study(newborn, study).criteria
+    assert [c.status for c in judged] == [
+        Status.NOT_MET,
+        Status.NOT_MET,
+        Status.MET,
+        Status.NOT_MET,
+    ]
+    # "gestational age … 28 weeks" is not the patient's age (a 3-day-old is under 28 weeks)
+    assert all(e.rule.startswith("measurement") for e in judged[1].evidence)

@@ -483,3 +483,73 @@ def test_old_nci_template_fillers_end_an_item() -> None:
     filler = item(result, "Biologic: See Disease Characteristics")
     assert filler.text == "Biologic: See Disease Characteristics" and not filler.evidence
     assert not extract_item("Endocrine: Not specified")
+
+
+def test_a_value_with_its_unit_before_a_name_is_that_names() -> None:
+    criteria = (
+        "Exclusion Criteria:\n"
+        "- Resting blood pressure >/=160 mm Hg systolic and/or >/=100 mm Hg diastolic."
+    )
+    vitals = [
+        {"name": "systolic blood pressure", "value": 130, "unit": "mmHg"},
+        {"name": "diastolic blood pressure", "value": 80, "unit": "mmHg"},
+    ]
+    (criterion,) = run(criteria, vitals=vitals).criteria
+    assert criterion.status is Status.MET  # 130/80 is below both limits
+    vitals[0]["value"] = 165
+    (criterion,) = run(criteria, vitals=vitals).criteria
+    assert criterion.status is Status.NOT_MET  # one of the two is enough to exclude
+    assert [e.criterion_text for e in criterion.evidence] == [">/=160 mm Hg systolic"]
+
+
+def test_alternative_thresholds_include_with_one_and_exclude_with_one() -> None:
+    vitals = [
+        {"name": "systolic blood pressure", "value": 190, "unit": "mmHg"},
+        {"name": "diastolic blood pressure", "value": 80, "unit": "mmHg"},
+    ]
+    included = run("Inclusion Criteria:\n- SBP > 180 mmHg or DBP > 110 mmHg", vitals=vitals)
+    excluded = run("Exclusion Criteria:\n- SBP > 180 mmHg or DBP > 110 mmHg", vitals=vitals)
+    assert included.criteria[0].status is Status.MET
+    assert excluded.criteria[0].status is Status.NOT_MET
+
+
+@pytest.mark.parametrize(
+    ("criterion", "low"),
+    [
+        ("Hamilton-Depression (HAM-D) 17 score greater than or equal to 16", 16.0),
+        ("Hamilton Depression Rating Scale (17-item version) score 20 or greater", 20.0),
+        ("Patients whose HAM-D (17 items) total score is >= 20 points", 20.0),
+        ("HAM-D17 total score > or = 22", 22.0),
+        ("NIHSS \uf0b3 9", 9.0),  # the Symbol font's ≥
+    ],
+)
+def test_scale_versions_are_not_scores(criterion: str, low: float) -> None:
+    (found,) = [c for c in extract_item(criterion) if isinstance(c, Measurement)]
+    assert (found.low, found.high) == (low, None)
+
+
+def test_an_item_or_appendix_number_is_not_a_score() -> None:
+    for criterion in (
+        'Patients whose score of "depressed mood" (HAM-D Item 1) is >=2 points',
+        "Stage 1-4 on the modified Hoehn and Yahr scale (Appendix 4 in the protocol)",
+    ):
+        assert not [c for c in extract_item(criterion) if isinstance(c, Measurement)]
+
+
+def test_a_dose_or_a_leading_if_leaves_a_treatment_criterion_open() -> None:
+    criteria = (
+        "Exclusion Criteria:\n- Use of corticosteroids (>10 mg prednisone/day or equivalent).\n"
+        "- If previously treated with interferon, must not have a lack of sustained response\n"
+        "- Prior treatment with prednisone"
+    )
+    treatments = [{"name": "prednisone"}, {"name": "interferon"}]
+    dosed, conditional, plain = run(criteria, treatments=treatments).criteria
+    assert dosed.status is Status.UNKNOWN and dosed.review  # the dose is not in the record
+    assert conditional.status is Status.UNKNOWN  # interferon only makes the rest apply
+    assert plain.status is Status.NOT_MET
+
+
+def test_a_condition_related_to_a_cause_is_that_form_only() -> None:
+    result = run("Exclusion Criteria:\n- Anemia related to chemotherapy", diagnoses=["anemia"])
+    (criterion,) = result.criteria
+    assert criterion.status is Status.UNKNOWN and criterion.review

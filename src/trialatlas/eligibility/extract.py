@@ -30,7 +30,7 @@ from trialatlas.eligibility.negation import ContextFinder
 from trialatlas.eligibility.terms import Key, concept_key, display_key, gazetteer
 
 # Bump when rules change: cached analyses keyed by an older version are not reused.
-EXTRACTOR_VERSION = 2
+EXTRACTOR_VERSION = 3
 
 Span = tuple[int, int]
 
@@ -189,6 +189,8 @@ _FULLWIDTH = str.maketrans(
         "≦": "≤",
         "≧": "≥",
         "⩽": "≤",
+        "\uf0b3": "≥",  # the Symbol font's ≥ and ≤, pasted from word processors
+        "\uf0a3": "≤",
         "⩾": "≥",
         "（": "(",
         "）": ")",
@@ -312,10 +314,11 @@ _SCORE = re.compile(
     rf"(?:{NUM}|{_CLASS})(?![a-z\d])%?)*)(?:\s*(?P<trail>{TRAIL}))?",
     re.IGNORECASE,
 )
+_REFERENCE = re.compile(r"\b(?:appendix|table|section|figure|item|version|page)\b")  # not values
 _SCORE_VALUE = re.compile(rf"{NUM}|\b(?:{_CLASS})\b")
 _GROUP_JOIN = re.compile(r"\s*(?:,|/|and/or|and|or|&)\s*[\"']?$")
 _CLAUSE_END = re.compile(r";|\.(?:\s|$)|\n\s*\n")
-_LOST_EQUALS = re.compile(r"(?<![<>≤≥=!\w])=\s*(?=[\d.]|[a-z]{2,})|(?<![\w?])\?(?=\s*\d)")
+_LOST_EQUALS = re.compile(r"(?<![<>≤≥=!\w])(?<![<>]/)=\s*(?=[\d.]|[a-z]{2,})|(?<![\w?])\?(?=\s*\d)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,7 +470,7 @@ def _threshold_before(text: str, low: str, group: list[AnalyteMention]) -> list[
 def _score(text: str, low: str, group: list[AnalyteMention], stop: int) -> list[Measurement] | None:
     """Scales written as lists or classes: "ECOG 0, 1 or 2", "NYHA class III or IV"."""
     m = _SCORE.match(low, group[-1].end, stop)
-    if m is None or _ANALYTE_RE.search(m.group("fill")):
+    if m is None or _ANALYTE_RE.search(m.group("fill")) or _REFERENCE.search(m.group("fill")):
         return None
     values = [
         _CLASS_VALUE.get(v) if v in _CLASS_VALUE else number(v)
@@ -542,6 +545,33 @@ _BARE_WEIGHT = re.compile(
 )
 
 
+# Weeks of gestation said value first: "≥35 weeks gestation", "35 or more completed weeks of
+# gestation", "32-42 weeks gestation" (a bare "32 weeks gestation" bounds nothing).
+_GESTATION = re.compile(
+    rf"(?:(?P<comp>{COMP})\s*)?(?P<v1>\d{{2}})(?:\s*(?:-|–|to|and)\s*(?P<v2>\d{{2}}))?"
+    rf"(?:\s*(?P<trail>{TRAIL}))?\s*(?:completed\s+)?(?:weeks?|wks?)\.?'?\s*(?:of\s+)?"
+    rf"(?:gestation(?:al age)?|ga)\b"
+)
+
+
+def _gestation(text: str, low: str, taken: list[Measurement]) -> list[Measurement]:
+    """Gestational ages said value first, where no named measurement covers the words."""
+    analyte = lexicon.ANALYTE_BY_NAME["gestational_age"]
+    found = []
+    for m in _GESTATION.finditer(low):
+        written = m.group("comp") or m.group("trail")
+        second = number(m.group("v2")) if m.group("v2") else None
+        overlaps = any(t.span[0] < m.end() and m.start() < t.span[1] for t in taken)
+        if overlaps or (written is None and second is None):
+            continue
+        op = comparator(written) if written else ">="
+        values = (number(m.group("v1")), second)
+        found.append(
+            _measurement(analyte, text, m.span(), "measurement.gestation", op, values, None)
+        )
+    return found
+
+
 def _bare_weights(text: str, low: str, taken: list[Measurement]) -> list[Measurement]:
     """Weights by their unit alone, where no named measurement already covers the words
     (and not a change: "weight gain of > 5 kg")."""
@@ -562,6 +592,9 @@ def _bare_weights(text: str, low: str, taken: list[Measurement]) -> list[Measure
     ]
 
 
+_VALUE_NEXT = re.compile(rf"\s*:?\s*(?:(?:{COMP})\s*)?\d")
+
+
 def _measurements(text: str, low: str) -> list[Measurement]:
     if not _HAS_VALUE.search(low):
         return []
@@ -577,13 +610,22 @@ def _measurements(text: str, low: str) -> list[Measurement]:
             clause.start() if clause else len(low),
         )
         scale = group[0].analyte.category == "score" and group[0].analyte.unit != "kg/m2"
+        # "≥160 mm Hg systolic and/or ≥100 mm Hg diastolic": a value with its unit right
+        # before the name is the name's, not the next one's
+        before = _BEFORE.search(low, max(0, group[0].start - 45), group[0].start)
+        own_value = _VALUE_NEXT.match(low, group[-1].end)
         result = (
             (_score(text, low, group, stop) if scale else None)
+            or (
+                _threshold_before(text, low, group)
+                if before and before.group("u1") and not own_value
+                else None
+            )
             or _threshold_after(text, low, group, stop)
             or _threshold_before(text, low, group)
         )
         found.extend(result or ())
-    return found + _bare_weights(text, low, found)
+    return found + _bare_weights(text, low, found) + _gestation(text, low, found)
 
 
 _UNTIL_DELIMITER = re.compile(r"[^,;)\]]*")
@@ -729,6 +771,10 @@ _FIRST_DIGIT = re.compile(r"\d")
 _WEIGHT_AFTER = re.compile(r"\s*(?:pounds?|lbs?|kg|kilograms?)\b")
 
 
+# "gestational age of no greater than 28 weeks", "36 weeks gestation": not the patient's age.
+_GESTATION_NEAR = re.compile(r"gestation|post-?menstrual age|post-?conceptional age")
+
+
 def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
     """The age range of an item; "aged > 18 years and < 70 years" joins its two bounds."""
     if not _HAS_DIGIT.search(low):
@@ -739,8 +785,10 @@ def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
             if any(a.span[0] < m.end() and m.start() < a.span[1] for a in found):
                 continue
             number_at = m.start() + _FIRST_DIGIT.search(m.group()).start()
-            if _OTHER_PERSON.search(low, max(0, number_at - 40), number_at) or _WEIGHT_AFTER.match(
-                low, m.end()
+            if (
+                _OTHER_PERSON.search(low, max(0, number_at - 40), number_at)
+                or _WEIGHT_AFTER.match(low, m.end())
+                or _GESTATION_NEAR.search(low, max(0, m.start() - 12), m.end() + 20)
             ):
                 continue
             joined = bool(found) and _AGE_JOIN.fullmatch(low[found[-1].span[1] : m.start()])
@@ -1034,7 +1082,7 @@ _FUTURE = re.compile(
 # Words after a condition, in its clause, that make having it not enough on its own.
 _CONDITIONAL = re.compile(
     r"\b(?:if|when|whenever|unless|provided|requir\w+|precludes?|precluding|prevents?|"
-    r"due to|secondary to|caused by|resulting from|attributable to|"
+    r"due to|secondary to|caused by|resulting from|attributable to|associated with|related to|"
     r"(?:that|which) (?:would|could|may|might|will|needs?|precludes?)|"
     r"as (?:demonstrated|defined|evidenced|determined|judged|assessed) by)\b"
 )

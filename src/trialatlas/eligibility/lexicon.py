@@ -720,7 +720,7 @@ ANALYTES: tuple[Analyte, ...] = (
             r"fpg",
         ),
         "mg/dL",
-        ((30.0, 1500.0, "mg/dL"),),
+        ((1.5, 29.9, "mmol/L"), (30.0, 1500.0, "mg/dL")),  # "glucose of 15" is mmol/L
         180.16,
     ),
     Analyte(
@@ -846,6 +846,8 @@ ANALYTES: tuple[Analyte, ...] = (
         ((10.0, 150.0, "%"),),
     ),
     Analyte("fev1", "vital", (r"fev1",), "%"),
+    # In weeks: of a pregnancy, or at birth for a newborn ("born at 34 weeks of gestation").
+    Analyte("gestational_age", "vital", (r"gestational age(?: at birth)?",), None),
     Analyte(
         "ecog",
         "score",
@@ -904,6 +906,37 @@ ANALYTES: tuple[Analyte, ...] = (
         ((0.0, 30.0, "1"),),
     ),
     Analyte("edss", "score", (r"edss(?: score)?",), None, ((0.0, 10.0, "1"),)),
+    Analyte(
+        "hamd",
+        "score",
+        (  # the 17 of "HAM-D 17", "(17-item version)" is the version, not a score
+            r"hamilton[- ](?:rating scale for depression|psychiatric rating scale for depression"
+            r"|depression(?: rating)?(?: scale)?)(?: \((?:ham-?d|hdrs)(?:[- ]?17)?\))?"
+            r"(?: \(?17[- ]items?(?: version)?\)?)?(?: 17)?(?: total)?(?: score)?",
+            r"(?:ham-?d|hdrs)(?:[- ]?17)?(?!\s*items?\b)(?: \(?17[- ]items?(?: version)?\)?)?"
+            r"(?: total)?(?: score)?",
+        ),
+        None,
+        ((0.0, 52.0, "1"),),
+    ),
+    Analyte(
+        "nihss",
+        "score",
+        (
+            r"national institutes? of health stroke scale(?: \(nihss\))?(?: score)?",
+            r"nihss(?: score)?",
+        ),
+        None,
+        ((0.0, 42.0, "1"),),
+    ),
+    Analyte(
+        "hoehn_yahr",
+        "score",
+        (r"(?:modified )?hoehn(?: and | ?& ?|[- ])yahr(?: \(h&y\))?(?: stage| scale| score)?",),
+        None,
+        ((0.0, 5.0, "1"),),
+        classes=True,
+    ),
 )
 
 ANALYTE_BY_NAME: dict[str, Analyte] = {a.name: a for a in ANALYTES}

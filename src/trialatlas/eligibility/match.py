@@ -374,6 +374,20 @@ def _judge_treatment(
     return _Judgement(_Outcome.NO_DATA, None)
 
 
+def _unsettled(judged: _Judgement, plan: _Plan, c: Treatment, permitted: bool) -> _Judgement:
+    """A treatment the patient had does not settle an item that sets a dose the record does
+    not give, or that names it only as the condition for the rest ("If previously treated
+    with interferon, must ...")."""
+    if judged.outcome is not _Outcome.HOLDS or permitted:
+        return judged
+    if c.span[1] <= plan.condition_end:
+        return replace(judged, outcome=_Outcome.POSSIBLE, note="only the condition for the rest")
+    if plan.dose:
+        note = "criterion sets a dose or amount; the record does not give it"
+        return replace(judged, outcome=_Outcome.POSSIBLE, note=note)
+    return judged
+
+
 def _judge_participation(facts: _Facts) -> _Judgement:
     flag = facts.profile.in_other_study
     if flag is None:
@@ -453,7 +467,9 @@ class _Plan:
     ``need``: the item is one of a list its heading asks ``need`` of ("at least one of the
     following:"), None when its heading asks all of them. ``requires``: it names a condition
     or treatment to have (not one to be free of). ``or_next``: it ends in "or", so it and the
-    next item are alternatives.
+    next item are alternatives. ``dose``: it sets a dose or an amount ("> 10 mg prednisone/day",
+    "more than 1 pulse"), which a treatment record does not give. ``condition_end``: end of a
+    leading "If ..." clause (0 if none): what it names only makes the rest apply.
     """
 
     scope: tuple[SexLimit | AgeLimit, ...]
@@ -470,9 +486,18 @@ class _Plan:
     need: int | None
     requires: bool
     or_next: bool
+    dose: bool
+    condition_end: int
 
 
 _SINGLES = (Reproductive, Participation, Administrative)
+_COUNTED = r"(?:pulses?|doses?|cycles?|courses?|lines?|regimens?)"
+_DOSE = re.compile(
+    r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|μg|iu|units?)\b|"
+    rf"\b(?:more|less|fewer) than (?:\d+|one|two|three|four|five) {_COUNTED}\b|"
+    rf"\b(?:\d+|one|two|three) or more {_COUNTED}\b"
+)
+_LEADING_IF = re.compile(r"\W*if\b[^,;]*[,;]")
 _GESTATION = ("gestation", "trimester", "weeks pregnant", "weeks of pregnancy")
 _OR_LAST = re.compile(r"\b(?:or|and/or)\W*$")
 _COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
@@ -539,6 +564,8 @@ def _plan(item: ItemAnalysis) -> _Plan:
         need=_need(item.context),
         requires=any(not members[0].negated for members in alternatives),
         or_next=bool(_OR_LAST.search(low)),
+        dose=bool(_DOSE.search(low)),
+        condition_end=leading.end() if (leading := _LEADING_IF.match(low)) else 0,
     )
 
 
@@ -560,7 +587,9 @@ def _out_of_scope(plan: _Plan, facts: _Facts) -> tuple[Constraint, _Judgement] |
     return None
 
 
-_CAUSE = re.compile(r"due to|secondary to|caused by|resulting from|attributable to")
+_CAUSE = re.compile(
+    r"due to|secondary to|caused by|resulting from|attributable to|associated with|related to"
+)
 
 
 def _causes(item: ItemAnalysis, condition: Condition) -> list[Condition]:
@@ -634,7 +663,12 @@ def _judge_item(
                             functools.partial(_qualification, item, plan, c, trial_keys, facts),
                         )
                         if isinstance(c, Condition)
-                        else _judge_treatment(c, facts, plan.windows, item.permitted),
+                        else _unsettled(
+                            _judge_treatment(c, facts, plan.windows, item.permitted),
+                            plan,
+                            c,
+                            item.permitted,
+                        ),
                     )
                     for c in members
                 ]
@@ -646,9 +680,12 @@ def _judge_item(
     if plan.measures:
         judged = [(c, _judge_measurement(c, facts, kind)) for c in plan.measures]
         if item.any_of:
+            # "SBP > 180 or DBP > 110": one alternative is enough to include, and enough to
+            # exclude, so an exclusion speaks with its worst alternative
             statuses = [_status(j.outcome, _wants(c, kind), item.permitted) for c, j in judged]
+            first = Status.MET if kind is Kind.INCLUSION else Status.NOT_MET
             best = next(
-                (n for s in (Status.MET, Status.UNKNOWN) for n, x in enumerate(statuses) if x is s),
+                (n for s in (first, Status.UNKNOWN) for n, x in enumerate(statuses) if x is s),
                 0,
             )
             results.append(judged[best])

@@ -342,6 +342,20 @@ _EXTENDABLE = frozenset(
     ]
 )
 _ADJECTIVE = re.compile(r"(?:ive|al|ic|ous|ary|oid|ile|ant|ent)$", re.I)
+# A sentence about someone else ("Her husband was recently diagnosed with colon cancer"):
+# the relative is its subject, so the scope runs past "with", where NegEx-style family
+# triggers stop.
+_SOMEONE_ELSE = re.compile(
+    r"^\W*(?:her|his|their|the patient's|patient's)\s+(?:husband|wife|spouse|partner|"
+    r"boyfriend|girlfriend|mother|father|parents?|sister|brother|siblings?|son|daughter|"
+    r"child|children|kids?|grand\w+|aunt|uncle|cousin|niece|nephew|friend|roommate|"
+    r"co-?workers?|colleagues?)\b(?![^.;]*\b(?:she|he)\b)",
+    re.I,
+)
+# "The tumor is located in the T-L spine" after "anaplastic astrocytoma", "a candidate for
+# tumor resection" after "ductal breast carcinoma": a generic tumour word is the tumour the
+# note names, not a second diagnosis (which would match every cancer trial).
+_NEOPLASM_KEY = frozenset({"neoplasm"})
 _MEDICATION_CUE = re.compile(
     r"\b(?:on|takes?|taking|took|received|receives|receiving|treated with|started|given|"
     r"prescribed|using|uses|used|therapy|dose|doses|mg|regimen|course of)\b[^.;]{0,40}$",
@@ -378,10 +392,13 @@ _PROCEDURE = re.compile(
 _STOPPED_AFTER = re.compile(r"^[^.;]*\b(?:held|stopped|discontinued|withdrawn)\b", re.I)
 _NOTE_VALUE = re.compile(
     rf"(?P<fill>(?:\s|[:=(]|\b(?:of|was|were|is|are|at|levels?|counts?|values?|measured|"
-    rf"approximately|around|about|showed|shows|revealed|reveals|result)\b)*)"
+    rf"approximately|around|about|showed|shows|revealed|reveals|result|calculated as)\b)*)"
     rf"(?P<v>{NUM})(?:\s*(?P<u>{units.UNIT_PATTERN}))?",
     re.I,
 )
+# Scales written as classes: "Hoehn-Yahr Stage I", "NYHA class III".
+_NOTE_CLASS = re.compile(r"\s*(?:stage|class|grade)?\s*(?P<c>iv|v|iii|ii|i)\b")
+_ROMAN = {"i": 1.0, "ii": 2.0, "iii": 3.0, "iv": 4.0, "v": 5.0}
 _RESPECTIVELY = re.compile(
     rf"(?P<fill>[^\d.;]{{0,30}}?)(?P<vals>{NUM}(?:\s*(?:,|and)\s*{NUM})+)\s*"
     rf"(?P<u>{units.UNIT_PATTERN})?\s*,?\s*(?:\([^)]*\)\s*)?respectively",
@@ -417,6 +434,12 @@ _PREGNANT = re.compile(
     r"\bpregnant (?:woman|women|patient|female|lady)\b|\bG\d+\s*P\d+\b[^.]{0,40}?"
     r"(?:\d+\s*(?:\+\s*\d+\s*)?(?:weeks?|w)\b|\d+w\d+d)|\b\d+\s*(?:\+\s*\d+\s*)?(?:weeks?|w)"
     r"\s*(?:\d+\s*d\s*)?(?:of\s+)?gestation(?:al)?(?: age)?\b(?! at birth)",
+    re.I,
+)
+# "G1P1 at 32+ 6 weeks of gestational age", "24W3D gestational", "born at 34w of gestation".
+_GESTATIONAL_AGE = re.compile(
+    r"\b(?P<w>\d{2})\s*(?:\+\s*(?P<d>\d)\s*)?(?:weeks?|wks?|w)\s*(?:(?P<d2>\d)\s*d(?:ays?)?\s*)?"
+    r"(?:of\s+)?gestation",
     re.I,
 )
 _NOT_PREGNANT = re.compile(r"\bpost-?menopausal\b|\bnot pregnant\b", re.I)
@@ -503,12 +526,19 @@ def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[
             spans.append(span)
     present: dict[frozenset[str], str] = {}
     absent: dict[frozenset[str], str] = {}
+    generic: list[str] = []
     for start, end in sorted(spans):
         surface = text[start:end]
         key = concept_key(surface)
         ctx = finder.context(start, end)
-        if key and not (ctx.family or ctx.hedged):
-            (absent if ctx.negated else present).setdefault(key, surface)
+        if not key or ctx.family or ctx.hedged or _about_someone_else(text, start):
+            continue
+        if key == _NEOPLASM_KEY and not ctx.negated:
+            generic.append(surface)
+            continue
+        (absent if ctx.negated else present).setdefault(key, surface)
+    if generic and not any(_names_neoplasm(key) for key in present):
+        present.setdefault(_NEOPLASM_KEY, generic[0])  # no other name for it in the note
     for m in _FINDING.finditer(text):
         ctx = finder.context(m.start(), m.end())
         if not (ctx.family or ctx.hedged):
@@ -518,6 +548,17 @@ def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[
     return list(present.values()), [
         v for k, v in absent.items() if not any(k <= p for p in present)
     ]
+
+
+def _about_someone_else(text: str, start: int) -> bool:
+    """Whether the sentence holding ``start`` is about a relative or another person."""
+    sentence = max(text.rfind(".", 0, start), text.rfind(";", 0, start), -1) + 1
+    return bool(_SOMEONE_ELSE.search(text[sentence:start]))
+
+
+def _names_neoplasm(key: frozenset[str]) -> bool:
+    """A specific neoplasm: "ductal breast carcinoma" (folded to neoplasm), "astrocytoma"."""
+    return key > _NEOPLASM_KEY or any(token.endswith(("oma", "leukemia")) for token in key)
 
 
 def _note_measurements(text: str) -> dict[str, list[Measured]]:
@@ -531,6 +572,9 @@ def _note_measurements(text: str) -> dict[str, list[Measured]]:
             seen.add(name)
             out[category].append(Measured(name, value, unit))
 
+    for m in _GESTATIONAL_AGE.finditer(text):
+        days = int(m.group("d") or m.group("d2") or 0)
+        add("vital", "gestational_age", round(int(m.group("w")) + days / 7, 2), None)
     for m in _BLOOD_PRESSURE.finditer(text):
         add("vital", "systolic_bp", float(m.group("s")), "mmHg")
         add("vital", "diastolic_bp", float(m.group("d")), "mmHg")
@@ -570,6 +614,11 @@ def _note_measurements(text: str) -> dict[str, list[Measured]]:
                     )
                 continue
         m = _NOTE_VALUE.match(low, mention.end, min(stop, mention.end + 40))
+        if m is None and analyte.classes:
+            c = _NOTE_CLASS.match(low, mention.end, min(stop, mention.end + 40))
+            if c:
+                add(analyte.category, analyte.name, _ROMAN[c.group("c")], None)
+            continue
         if m is None or len(m.group("fill")) > 25:
             continue
         raw = m.group("v")
