@@ -3,13 +3,17 @@
     .venv/bin/python bench/postgres.py [--size 560000] [--rounds 3] [--skip-ingest]
                                        [--skip-search] [--build-only] [--database URL]
 
-1. Ingest of the shared corpus (../shared/data/ctgov), each backend fresh:
-   - `trialatlas ingest` end to end, the command a user runs (decoding in worker processes);
+1. Ingest of two corpora, each backend fresh: the shared corpus (../shared/data/ctgov, mostly
+   legacy XML, whose decoding caps any store near 800 records/s) and 20,000 synthetic API v2
+   studies (bench/out/synthetic-20000.jsonl.gz, from `bench/ingest.py --synthetic 20000`),
+   which decode several times faster and so show what the stores themselves can take:
+   - `trialatlas ingest` end to end, the command a user runs (decoding in worker processes),
+     with the CPU its writing process and the PostgreSQL server spent per record;
    - the store alone: the same studies, prepared once in this process as the ingest's
-     workers prepare them for that store (for PostgreSQL with its tsvector text), written
+     workers prepare them for that store (for PostgreSQL with its binary tsvector), written
      in batches of 1,000, with the CPU this process and the PostgreSQL backend spent per
      study;
-   - decoding alone, storing nothing: the ceiling any store can approach here.
+   - decoding alone, storing nothing: the ceiling any store can approach with that corpus.
 2. Search at `--size` studies with bench/search.py's query mix and corpus: its cached SQLite
    store, and the same inputs ingested once into PostgreSQL (kept under bench/out/postgres,
    so later runs reuse it). Each query with facet counts, cold (full-text matches cleared
@@ -17,7 +21,9 @@
    checked equal between the backends before anything is timed.
 
 The PostgreSQL server is started from the local binaries with tests/conftest.py's helper,
-in bench/out/postgres, unless --database names a server (a URL to its `postgres` database).
+in bench/out/postgres, unless --database names a server (a URL to its `postgres` database;
+its CPU is then not measured). CPU per record does not depend on other load on the machine,
+the rates do: compare rates only between runs on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import inspect
 import os
 import pickle
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +49,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 CTGOV = ROOT.parent / "shared" / "data" / "ctgov"
+SYNTHETIC = OUT / "synthetic-20000.jsonl.gz"  # bench/ingest.py --synthetic 20000 writes it
+CORPORA = {"shared corpus": CTGOV, "synthetic API v2 JSON Lines": SYNTHETIC}
+SERVER_HOME = OUT / "postgres"
 CLI = [sys.executable, "-m", "trialatlas.cli"]
 SERVER_SETTINGS = {  # a benchmark server: durability off, room for bulk loads
     "shared_buffers": "1GB",
@@ -95,20 +106,41 @@ def backend_cpu(store: Store) -> float:
     with store._primary.connection() as conn:
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu(pid)
     return 0.0
 
 
-def prepared_corpus(index_form: IndexForm) -> list[PreparedStudy]:
-    """Every study of the shared corpus, prepared for a store as the ingest's workers would
-    (first occurrence of each id): cached, under a name that changes with the fields."""
-    shape = zlib.crc32(f"{PreparedStudy._fields} {index_form and index_form.__name__}".encode())
+def process_cpu(pid: int, *, children: bool = False) -> float:
+    """CPU seconds of a process (with `children`, also of the children it has waited for)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu() -> float:
+    """CPU seconds of the benchmark's PostgreSQL server, every process of it (backends that
+    have exited included, through the postmaster's children time); 0 when not ours."""
+    with contextlib.suppress(OSError, ValueError):
+        postmaster = int((SERVER_HOME / "data" / "postmaster.pid").read_text().split()[0])
+        total = process_cpu(postmaster, children=True)
+        for child in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                total += process_cpu(int(child))
+        return total
+    return 0.0
+
+
+def prepared_corpus(path: Path, index_form: IndexForm) -> list[PreparedStudy]:
+    """Every study of a corpus, prepared for a store as the ingest's workers would (first
+    occurrence of each id): cached, under a name that changes with the corpus, the fields
+    and the index form's code."""
+    form = inspect.getsource(index_form) if index_form else ""
+    shape = zlib.crc32(f"{path} {PreparedStudy._fields} {form}".encode())
     cache = OUT / f"postgres-prepared-{shape:08x}.pickle"
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     studies: dict[str, PreparedStudy] = {}
-    for unit in read_units(CTGOV):
+    for unit in read_units(path):
         for item in prepare_unit(unit, index_form)[1]:
             if isinstance(item, PreparedStudy):
                 studies.setdefault(item.nct_id, item)
@@ -117,14 +149,20 @@ def prepared_corpus(index_form: IndexForm) -> list[PreparedStudy]:
     return result
 
 
-def cli_ingest(database: str) -> tuple[float, str]:
-    started = time.perf_counter()
+def cli_ingest(database: str, path: Path) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds of the command's own process (reading, and writing to the
+    store; not its workers, which it does not wait for) and of the server, summary line."""
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server, started = server_cpu(), time.perf_counter()
     done = subprocess.run(
-        [*CLI, "ingest", "-q", "--database", database, str(CTGOV)],
+        [*CLI, "ingest", "-q", "--database", database, str(path)],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     elapsed = time.perf_counter() - started
-    return elapsed, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+    return elapsed, used, server_cpu() - server, summary
 
 
 def store_only(store: Store, studies: list[PreparedStudy]) -> tuple[float, float, float]:
@@ -138,34 +176,40 @@ def store_only(store: Store, studies: list[PreparedStudy]) -> tuple[float, float
 
 
 def ingest_section(server: str) -> list[str]:
-    started = time.perf_counter()
-    decoded = sum(len(prepare_unit(unit)[1]) for unit in read_units(CTGOV))
-    decode_rate = decoded / (time.perf_counter() - started)
     rows = [
-        f"### Ingest, shared corpus ({decoded:,} records)",
+        "### Ingest",
         "",
-        f"decoding alone, one process, nothing stored: {decode_rate:,.0f} records/s",
-        "",
-        "| backend | `trialatlas ingest` wall s | records/s | store alone: studies/s |"
-        " client CPU ms/study | server CPU ms/study |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| corpus | backend | `trialatlas ingest` wall s | records/s | writer CPU ms/record |"
+        " server CPU ms/record | store alone: studies/s | client CPU ms/study |"
+        " server CPU ms/study |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for backend in ("sqlite", "postgres"):
-        target = fresh_sqlite("bench-pg-cli") if backend == "sqlite" else ""
-        target = target or fresh_database(server, "bench_cli")
-        wall, line = cli_ingest(target)
-        rate = decoded / wall
-        target = fresh_sqlite("bench-pg-store") if backend == "sqlite" else ""
-        store = open_store(target or fresh_database(server, "bench_store"))
-        studies = prepared_corpus(store.index_form)
-        seconds, client, backend_ms = store_only(store, studies)
-        store.close()
-        rows.append(
-            f"| {backend} | {wall:.1f} | {rate:,.0f} | {len(studies) / seconds:,.0f} |"
-            f" {client:.2f} | {backend_ms:.2f} |"
+    notes = []
+    for corpus, path in CORPORA.items():
+        started = time.perf_counter()
+        decoded = sum(len(prepare_unit(unit)[1]) for unit in read_units(path))
+        decode_rate = decoded / (time.perf_counter() - started)
+        notes.append(
+            f"- {corpus}: {decoded:,} records; decoding alone, one process, nothing stored:"
+            f" {decode_rate:,.0f} records/s"
         )
-        print(f"  {backend}: {line}", flush=True)
-    return rows
+        for backend in ("sqlite", "postgres"):
+            target = fresh_sqlite("bench-pg-cli") if backend == "sqlite" else ""
+            target = target or fresh_database(server, "bench_cli")
+            wall, cpu, server_seconds, line = cli_ingest(target, path)
+            target = fresh_sqlite("bench-pg-store") if backend == "sqlite" else ""
+            store = open_store(target or fresh_database(server, "bench_store"))
+            studies = prepared_corpus(path, store.index_form)
+            seconds, client, backend_ms = store_only(store, studies)
+            store.close()
+            rows.append(
+                f"| {corpus} | {backend} | {wall:.1f} | {decoded / wall:,.0f} |"
+                f" {cpu * 1000 / decoded:.2f} | {server_seconds * 1000 / decoded:.2f} |"
+                f" {len(studies) / seconds:,.0f} |"
+                f" {client:.2f} | {backend_ms:.2f} |"
+            )
+            print(f"  {corpus}, {backend}: {line}", flush=True)
+    return [*rows, "", *notes]
 
 
 def postgres_corpus(server: str, size: int, bench: Any) -> tuple[str, str]:
@@ -174,6 +218,7 @@ def postgres_corpus(server: str, size: int, bench: Any) -> tuple[str, str]:
     log = OUT / f"postgres-search-{size}.ingest.txt"
     url = database_url(server, name)
     if log.exists():
+        upgrade(url)  # built by an older trialatlas, perhaps: migrations keep its data
         return url, log.read_text().strip()
     url = fresh_database(server, name)
     synthetic = bench.synthetic_file(size - bench.REAL_STUDIES)
@@ -271,7 +316,7 @@ def server_for(database: str | None) -> Iterator[str]:
     if database:
         yield database
         return
-    with temporary_postgres(home=OUT / "postgres", **SERVER_SETTINGS) as url:
+    with temporary_postgres(home=SERVER_HOME, **SERVER_SETTINGS) as url:
         yield url
 
 
@@ -286,6 +331,8 @@ def main() -> None:
     args = parser.parse_args()
     if not CTGOV.is_dir():
         sys.exit(f"{CTGOV} not found: the benchmark needs ../shared")
+    if not args.skip_ingest and not SYNTHETIC.exists():
+        sys.exit(f"{SYNTHETIC} not found: run bench/ingest.py --synthetic 20000 first")
     OUT.mkdir(parents=True, exist_ok=True)
     os.nice(5)  # leave room for tests running beside it
     with server_for(args.database) as server:

@@ -21,6 +21,8 @@ from trialatlas.store import open_store
 from trialatlas.store.base import Change, PreparedStudy
 from trialatlas.store.fts5_words import words
 from trialatlas.store.postgres import (
+    FIELD_CLASSES,
+    FIELD_CODES,
     SCHEMA_REVISION,
     PostgresStore,
     SchemaError,
@@ -90,6 +92,41 @@ def test_migrations_go_down_and_up_again(empty_postgres_database: Callable[[str]
         ).fetchone()
     assert tables == (0,)
     command.upgrade(config, "head")
+
+
+def test_db_upgrade_brings_a_0001_database_to_head(
+    empty_postgres_database: Callable[[str], str],
+) -> None:
+    """A database created by an earlier trialatlas keeps its data through `db upgrade`,
+    gets the full-text index's larger pending list (0002), and takes writes after."""
+    from alembic import command
+
+    url = empty_postgres_database("from_0001")
+    config = _alembic_config(url)
+    command.upgrade(config, "0001")
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO study_search VALUES (999, 'a_heart:1A')")
+    with pytest.raises(SchemaError, match="schema 0001"):
+        PostgresStore(url)
+    upgraded = cli("db", "upgrade", "--database", url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    with psycopg.connect(url) as conn:
+        (options,) = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = 'study_search_words'"
+        ).fetchone()
+        found = conn.execute("SELECT study_id FROM study_search WHERE search @@ 'a_heart'")
+        assert found.fetchall() == [(999,)]
+    assert options == ["gin_pending_list_limit=16384"]
+    store = open_store(url)
+    assert store.write([study("NCT00000001")]) == [Change.ADDED]
+    store.optimize()  # merges the pending list
+    store.close()
+    command.downgrade(config, "0001")
+    with psycopg.connect(url) as conn:
+        (options,) = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = 'study_search_words'"
+        ).fetchone()
+    assert options is None
 
 
 def test_upgrade_sql_is_printed_for_review(empty_postgres_database: Callable[[str], str]) -> None:
@@ -172,16 +209,66 @@ def test_words_are_read_as_fts5_reads_them(ctgov_dir: Path) -> None:
         assert words(text) == theirs
 
 
+def copied_vectors(url: str, vectors: list[bytes]) -> list[str]:
+    """search_vector's binary vectors as PostgreSQL reads them in (binary COPY), as text."""
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE v (k integer, search tsvector)")
+        with cur.copy("COPY v FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "bytea"])
+            for row in enumerate(vectors):
+                copy.write_row(row)
+        return [text for (text,) in cur.execute("SELECT search::text FROM v ORDER BY k")]
+
+
 def test_search_vector_codes_fields_and_positions(postgres_url: str) -> None:
     fields = ["" for _ in range(16)]
     fields[0] = "Heart failure, heart"  # brief_title: class A
     fields[15] = "Failure " * 300  # criteria: class D, past 256 positions
-    with psycopg.connect(postgres_url) as conn:
-        vector = conn.execute("SELECT %s::tsvector::text", (search_vector(fields),)).fetchone()[0]
+    fields[14] = "x " * 16390 + "heart"  # description: class D, past position 16383
+    (vector,) = copied_vectors(postgres_url, [search_vector(fields)])
     entries = dict(item.split(":") for item in vector.split(" "))
-    assert entries.keys() == {"'a_failur'", "'a_heart'", "'p_failur'"}
+    assert entries.keys() == {"'a_failur'", "'a_heart'", "'o_x'", "'o_heart'", "'p_failur'"}
     assert (entries["'a_heart'"], entries["'a_failur'"]) == ("1A,3A", "2A")
     assert entries["'p_failur'"] == ",".join(map(str, range(1, 257)))  # D is left unwritten
+    assert entries["'o_x'"] == ",".join(map(str, range(1, 257)))
+    assert entries["'o_heart'"] == "16383"  # clamped, as tsvector input clamps
+
+
+def text_vector(index_text: tuple[str, ...]) -> str:
+    """The same vector as tsvector text input, one entry per occurrence: PostgreSQL merges
+    repeats, sorts, clamps and cuts; search_vector must give exactly what that gives."""
+    return " ".join(
+        f"'{FIELD_CODES[name]}{word}':{position}{FIELD_CLASSES[name]}"
+        for name, text in zip(FIELD_CODES, index_text, strict=True)
+        for position, word in enumerate(words(text), 1)
+    )
+
+
+def test_binary_vectors_are_what_text_input_makes(postgres_url: str, ctgov_dir: Path) -> None:
+    """Over real records and the limits' edge cases, the binary vector the store copies in
+    is the very value (same lexemes, positions, weights and size) the text form casts to."""
+    texts = [tuple([""] * 16), tuple(TEXTS + ("",) * 11)]
+    texts.append(tuple(["word other " * 9000, *[""] * 14, "tail"]))  # past both limits
+    for unit in read_units(ctgov_dir / "json"):
+        texts += [s.index_text for s in prepare_unit(unit)[1] if isinstance(s, PreparedStudy)]
+    assert len(texts) > 700
+    with psycopg.connect(postgres_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE v (k integer, search tsvector)")
+        with cur.copy("COPY v FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "bytea"])
+            for k, text in enumerate(texts):
+                copy.write_row((k, search_vector(text)))
+        cur.execute("CREATE TEMP TABLE t (k integer, search tsvector)")
+        with cur.copy("COPY t FROM STDIN") as copy:
+            for k, text in enumerate(texts):
+                copy.write_row((k, text_vector(text)))
+        differing = cur.execute(
+            "SELECT v.k FROM v JOIN t USING (k) WHERE v.search <> t.search"
+            " OR v.search::text <> t.search::text"
+            " OR pg_column_size(v.search) <> pg_column_size(t.search)"
+        ).fetchall()
+        assert cur.execute("SELECT count(*) FROM v JOIN t USING (k)").fetchone() == (len(texts),)
+    assert differing == []
 
 
 def test_one_pool_per_database_shared_by_store_objects(postgres_url: str) -> None:

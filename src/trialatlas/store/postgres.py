@@ -9,7 +9,8 @@ differs is how a batch gets in and how writers meet:
   lose one, and the search layer sees generations commit in order. Readers never wait.
 - Everything goes in with COPY; a replaced current row is deleted and copied in again under
   its old id. COPY streams, so the server parses and indexes rows while this process builds
-  the next ones.
+  the next ones. The full-text vectors go in binary form, built by the ingest's workers
+  (`search_vector`), so the server does not parse them.
 - Full text: the store analyses the text itself rather than calling to_tsvector, for two
   reasons. Matching must be identical to SQLite's FTS5 (`porter unicode61
   remove_diacritics 2`: split on non-alphanumerics, lower-cased, diacritics removed, the
@@ -35,10 +36,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import struct
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC
 from typing import Any
 
@@ -59,7 +61,7 @@ from trialatlas.store.batch import (
 )
 from trialatlas.store.fts5_words import words
 
-SCHEMA_REVISION = "0001"  # the newest migration under migrations/versions
+SCHEMA_REVISION = "0002"  # the newest migration under migrations/versions
 READ_DATABASE_ENV = "TRIALATLAS_READ_DATABASE"
 POOL_SIZE_ENV = "TRIALATLAS_PG_POOL_SIZE"
 POOL_SIZE = 8
@@ -73,7 +75,6 @@ def weight_class(weight: float) -> str:
 # Field name -> the lexeme prefix of its words; changing one means re-indexing every study.
 FIELD_CODES = {name: f"{chr(ord('a') + i)}_" for i, name in enumerate(FIELD_NAMES)}
 FIELD_CLASSES = {name: weight_class(weight) for name, weight in INDEX_FIELDS}
-_FIELD_WEIGHTS = tuple(FIELD_CLASSES.values())
 
 
 def _class_weight(cls: str) -> float:
@@ -85,16 +86,55 @@ def _class_weight(cls: str) -> float:
 CLASS_WEIGHTS = {c: round(_class_weight(c) / _class_weight("A"), 3) for c in "ABCD"}
 
 
-def search_vector(index_text: Sequence[str]) -> str:
-    """The tsvector (as text) of a study's INDEX_FIELDS: each word with its field's code, its
-    position in the field and the field's weight class, one entry per occurrence. Hot (it
-    runs for every study written), so the server does the rest: tsvector input merges
-    repeated words, keeps 256 positions of each and clamps positions past 16383."""
-    return " ".join(
-        f"'{code}{word}':{position}{weight}"
-        for code, weight, text in zip(FIELD_CODES.values(), _FIELD_WEIGHTS, index_text, strict=True)
-        for position, word in enumerate(words(text), 1)
-    )
+# A position's weight class sits in its top two bits (tsvector.h, WEP_SETWEIGHT)
+_WEIGHT_BITS = {"A": 3 << 14, "B": 2 << 14, "C": 1 << 14, "D": 0}
+_FIELD_BITS = tuple((code, _WEIGHT_BITS[FIELD_CLASSES[name]]) for name, code in FIELD_CODES.items())
+MAX_POSITION = 16383  # tsvector input clamps later positions to this one (MAXENTRYPOS - 1)
+MAX_POSITIONS = 256  # and keeps this many of a lexeme's positions, the first (MAXNUMPOS)
+# A lexeme's terminating NUL, then its position count and positions as network-order uint16s
+_POSITIONS = [struct.Struct(f">x{n + 1}H").pack for n in range(MAX_POSITIONS + 1)]
+
+
+def search_vector(index_text: Sequence[str]) -> bytes:
+    """The tsvector of a study's INDEX_FIELDS in PostgreSQL's binary form (tsvectorrecv):
+    each word with its field's code, and its positions in the field carrying the field's
+    weight class. Exactly the value the text `'a_word':1A,3A …` gives, built as tsvector
+    input builds it: lexemes sorted bytewise and each once, positions ascending, clamped
+    and cut. Binary because parsing the text was a quarter of the server's work per study;
+    this runs in the ingest's worker processes instead (tests compare the two)."""
+    names: list[str] = []  # each field's lexemes in order, NUL-separated
+    positions: list[bytes] = []
+    for (code, weight), text in zip(_FIELD_BITS, index_text, strict=True):
+        field_words = words(text)
+        if not field_words:
+            continue
+        found: dict[str, list[int]] = {}
+        for position, word in enumerate(field_words, weight + 1):
+            found.setdefault(word, []).append(position)
+        if len(field_words) >= MAX_POSITION or len(found) < len(field_words) - MAX_POSITIONS:
+            for word, kept in found.items():  # some lexeme may be past either limit
+                if len(kept) > MAX_POSITIONS or kept[-1] - weight >= MAX_POSITION:
+                    found[word] = _kept_positions(kept, weight)
+        # field codes differ in their first letter, so field by field is tsvector's order,
+        # and str order (code points) is its bytewise order of the UTF-8
+        ordered = sorted(found)
+        names.append(code + f"\0{code}".join(ordered))
+        positions += [_POSITIONS[len(p)](len(p), *p) for p in map(found.__getitem__, ordered)]
+    vector = [b""] * (2 * len(positions) + 1)  # the count, then each lexeme and its positions
+    vector[0] = len(positions).to_bytes(4, "big")
+    if positions:
+        vector[1::2] = "\0".join(names).encode().split(b"\0")
+        vector[2::2] = positions
+    return b"".join(vector)
+
+
+def _kept_positions(positions: list[int], weight: int) -> list[int]:
+    """What tsvector input keeps of a lexeme's ascending positions: those past MAX_POSITION
+    as one at MAX_POSITION, then the first MAX_POSITIONS (tsvectorrecv rejects the rest)."""
+    kept = [p for p in positions if p - weight < MAX_POSITION]
+    if len(kept) < len(positions):
+        kept.append(weight + MAX_POSITION)
+    return kept[:MAX_POSITIONS]
 
 
 _STUDY_COPY = f"COPY study (id, {', '.join(STUDY_COLUMNS)}) FROM STDIN"
@@ -182,7 +222,7 @@ def _close_pools() -> None:
 class PostgresStore:
     """A store in a PostgreSQL database migrated by `trialatlas db upgrade`. Thread-safe."""
 
-    # Building the tsvector text is most of the client's work per study: the ingest runs it
+    # Building the tsvector is most of the client's work per study: the ingest runs it
     # in its worker processes (a staticmethod, so it pickles as the function alone).
     index_form = staticmethod(search_vector)
 
@@ -257,7 +297,8 @@ class PostgresStore:
             for e in entries:
                 study = e.study
                 copy.write_row((ids[study.nct_id], *study_row(study, e.version, generation)))
-        with cur.copy("COPY study_search (study_id, search) FROM STDIN") as copy:
+        with cur.copy("COPY study_search (study_id, search) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "bytea"])  # the vector's bytes are tsvectorrecv's input
             for e in entries:
                 vector = e.study.index_form or search_vector(e.study.index_text)
                 copy.write_row((ids[e.study.nct_id], vector))
@@ -351,7 +392,12 @@ class PostgresStore:
             return [(value, n) for value, n in conn.execute(sql) if n]
 
     def optimize(self) -> None:
+        """After an ingest: merge the full-text index's pending list, which every search
+        would otherwise scan until autovacuum merged it (migration 0002), and analyse."""
         with self._primary.connection() as conn:
+            # only the index's owner may merge; for another role autovacuum still will
+            with suppress(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT gin_clean_pending_list('study_search_words')")
             conn.execute("ANALYZE")
 
     def close(self) -> None:
