@@ -195,6 +195,19 @@ def test_security_headers_are_added_but_never_replace_a_responses_own() -> None:
         assert response.headers[name] == SECURITY_HEADERS[name]
 
 
+def test_an_error_page_carries_the_security_headers_too(tmp_path: Path) -> None:
+    app = create_app(str(tmp_path / "t.db"))
+
+    @app.get("/broken")
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/broken")
+    assert response.status_code == 500
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+
+
 def test_connections_accepted_on_the_servers_socket_disable_nagle() -> None:
     """What uvicorn's workers do with the socket: asyncio serves on it. Each accepted
     connection must have TCP_NODELAY, or keep-alive responses wait for delayed ACKs."""

@@ -58,6 +58,13 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class _Site(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        """The stack inside `SecurityHeaders`: outside Starlette's ServerErrorMiddleware,
+        which answers an unhandled error, so a 500 page carries the headers too."""
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 class StoreProvider:
     """One store connection per worker thread: SQLite connections are not shared."""
 
@@ -79,7 +86,7 @@ def create_app(database: str | None = None) -> FastAPI:
     # The routers import `store_of` from this module: imported here, not at the top.
     from trialatlas.web import api, match, pages
 
-    app = FastAPI(
+    app = _Site(
         title="trialatlas",
         version=__version__,
         docs_url=None,
@@ -87,7 +94,6 @@ def create_app(database: str | None = None) -> FastAPI:
         lifespan=_warm_search_on_start,
     )
     app.state.stores = StoreProvider(database_url(database))
-    app.add_middleware(SecurityHeaders)
     for module in (api, pages, match):
         module.register(app)
     return app
