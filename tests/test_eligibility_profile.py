@@ -209,17 +209,21 @@ def test_a_generic_tumor_word_is_the_tumor_the_note_names() -> None:
     assert "tumor" in unnamed.diagnoses  # nothing else names it: keep what the note says
 
 
-def test_a_bare_glucose_too_small_for_mg_dl_is_mmol_l() -> None:
-    profile = profile_from_note("A 41-year-old woman. Glucose level of 15.")
-    study = {
+def trial(criteria: str) -> dict:
+    """A record with only an id and these eligibility criteria."""
+    return {
         "protocolSection": {
             "identificationModule": {"nctId": "NCT00000001"},
-            "eligibilityModule": {
-                "eligibilityCriteria": "Inclusion Criteria:\n- Glucose > 125 mg/dl"
-            },
+            "eligibilityModule": {"eligibilityCriteria": criteria},
         }
     }
-    (criterion,) = match_study(profile, study).criteria
+
+
+def test_a_bare_glucose_too_small_for_mg_dl_is_mmol_l() -> None:
+    profile = profile_from_note("A 41-year-old woman. Glucose level of 15.")
+    (criterion,) = match_study(
+        profile, trial("Inclusion Criteria:\n- Glucose > 125 mg/dl")
+    ).criteria
     assert criterion.status is Status.MET  # 15 mmol/L is 270 mg/dL
 
 
@@ -238,13 +242,7 @@ def test_rating_scales_in_notes_decide_criteria_on_them() -> None:
         "Inclusion Criteria:\n- Hoehn & Yahr stage 2-4\n- HAM-D17 total score > or = 22\n"
         "- NIHSS score of 4 to 25\nExclusion Criteria:\n- Hoehn and Yahr stage > 3"
     )
-    study = {
-        "protocolSection": {
-            "identificationModule": {"nctId": "NCT00000001"},
-            "eligibilityModule": {"eligibilityCriteria": criteria},
-        }
-    }
-    statuses = [c.status for c in match_study(profile, study).criteria]
+    statuses = [c.status for c in match_study(profile, trial(criteria)).criteria]
     assert statuses == [Status.NOT_MET, Status.NOT_MET, Status.MET, Status.MET]
 
 
@@ -258,13 +256,7 @@ def test_gestational_age_of_a_newborn_and_of_a_pregnancy() -> None:
         "- estimated gestational age of no greater than 28 weeks\n- Infants aged 0 to 28 days\n"
         "Exclusion Criteria:\n- Babies born at less than 35 weeks gestational age"
     )
-    study = {
-        "protocolSection": {
-            "identificationModule": {"nctId": "NCT00000001"},
-            "eligibilityModule": {"eligibilityCriteria": criteria},
-        }
-    }
-    judged = match_study(newborn, study).criteria
+    judged = match_study(newborn, trial(criteria)).criteria
     assert [c.status for c in judged] == [
         Status.NOT_MET,
         Status.NOT_MET,
