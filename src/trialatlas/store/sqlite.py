@@ -225,6 +225,9 @@ class SQLiteStore:
         return [(value, n) for value, n in self._db.execute(count_sql(column)) if n]
 
     def optimize(self) -> None:
+        # Statistics from a sample of each index are all the planner needs here; a full
+        # ANALYZE reads every index, 5 s at 100,000 studies, after every ingest however small.
+        self._db.execute("PRAGMA analysis_limit = 1000")
         self._db.execute("ANALYZE")
 
     def close(self) -> None:
