@@ -20,7 +20,7 @@ import itertools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
@@ -554,6 +554,11 @@ _GESTATION = re.compile(
 )
 
 
+def _overlaps(m: re.Match[str], taken: Sequence[Constraint]) -> bool:
+    """Whether the match shares characters with a constraint already read."""
+    return any(t.span[0] < m.end() and m.start() < t.span[1] for t in taken)
+
+
 def _gestation(text: str, low: str, taken: list[Measurement]) -> list[Measurement]:
     """Gestational ages said value first, where no named measurement covers the words."""
     analyte = lexicon.ANALYTE_BY_NAME["gestational_age"]
@@ -561,8 +566,7 @@ def _gestation(text: str, low: str, taken: list[Measurement]) -> list[Measuremen
     for m in _GESTATION.finditer(low):
         written = m.group("comp") or m.group("trail")
         second = number(m.group("v2")) if m.group("v2") else None
-        overlaps = any(t.span[0] < m.end() and m.start() < t.span[1] for t in taken)
-        if overlaps or (written is None and second is None):
+        if _overlaps(m, taken) or (written is None and second is None):
             continue
         op = comparator(written) if written else ">="
         values = (number(m.group("v1")), second)
@@ -587,7 +591,7 @@ def _bare_weights(text: str, low: str, taken: list[Measurement]) -> list[Measure
             m.group("u1"),
         )
         for m in _BARE_WEIGHT.finditer(low)
-        if not any(t.span[0] < m.end() and m.start() < t.span[1] for t in taken)
+        if not _overlaps(m, taken)
         and not _CHANGE.search(low, max(0, m.start() - _CHANGE_REACH), m.start())
     ]
 
@@ -782,7 +786,7 @@ def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
     found: list[AgeLimit] = []
     for rule, pattern in _AGE_PATTERNS:
         for m in pattern.finditer(low):
-            if any(a.span[0] < m.end() and m.start() < a.span[1] for a in found):
+            if _overlaps(m, found):
                 continue
             number_at = m.start() + _FIRST_DIGIT.search(m.group()).start()
             if (
