@@ -183,8 +183,7 @@ class Postings:
         start, count, words = self._item_words(distinct)
         counts = count[ids]
         total = int(counts.sum())
-        first = np.repeat(start[ids] - (np.cumsum(counts) - counts), counts)
-        token_words = words[first + np.arange(total)]
+        token_words = _gather(words, start[ids], counts)
         token_rows = np.repeat(rows, counts)
         run_starts = np.flatnonzero(np.diff(token_rows, prepend=-1))
         positions = np.arange(total) - np.repeat(run_starts, np.diff(run_starts, append=total))
@@ -211,9 +210,7 @@ class Postings:
             )
             item_of_piece = np.cumsum(ids == self.tokenizer.piece_ids.get(_MARK, -1))
             per_piece = self.piece_count[ids]
-            total = int(per_piece.sum())
-            first = np.repeat(self.piece_start[ids] - (np.cumsum(per_piece) - per_piece), per_piece)
-            words.append(self.piece_words[first + np.arange(total)])
+            words.append(_gather(self.piece_words, self.piece_start[ids], per_piece))
             counts.append(np.bincount(np.repeat(item_of_piece, per_piece), minlength=len(batch)))
         count = np.concatenate(counts)
         return np.cumsum(count) - count, count, np.concatenate(words)
@@ -289,10 +286,7 @@ class Postings:
     def _score(self, node: Node, scores: np.ndarray, size: int) -> None:
         if isinstance(node, Text):
             columns = [_COLUMN[c] for c in node.columns or COLUMNS if c in _COLUMN]
-            phrases = [self._stems(node.tokens)] if node.phrase else [
-                self._stems((t,)) for t in node.tokens
-            ]  # fmt: skip
-            for phrase in phrases if columns else ():
+            for phrase in self._phrases(node) if columns else ():
                 self._phrase(phrase, columns, scores, size)
         elif isinstance(node, And | Or):
             for item in node.items:
@@ -300,12 +294,9 @@ class Postings:
 
     def _mask(self, node: Node, scores: np.ndarray | None, size: int) -> np.ndarray:
         if isinstance(node, Text):
-            phrases = [self._stems(node.tokens)] if node.phrase else [
-                self._stems((t,)) for t in node.tokens
-            ]  # fmt: skip
             mask = np.ones(size, dtype=bool)
             columns = [_COLUMN[c] for c in node.columns]
-            for phrase in phrases:
+            for phrase in self._phrases(node):
                 mask &= self._phrase(phrase, columns, scores, size)
             return mask
         if isinstance(node, Not):  # (only as "a AND NOT b": And applies it)
@@ -320,6 +311,12 @@ class Postings:
             if isinstance(item, Not):
                 mask &= ~self._mask(item, None, size)
         return mask
+
+    def _phrases(self, node: Text) -> list[tuple[str, ...]]:
+        """What a leaf asks for, stemmed: its words as one phrase, or each word alone."""
+        if node.phrase:
+            return [self._stems(node.tokens)]
+        return [self._stems((t,)) for t in node.tokens]
 
     def _stems(self, tokens: Sequence[str]) -> tuple[str, ...]:
         return tuple(chain.from_iterable(self.tokenizer.tokens(t) for t in tokens))
@@ -410,6 +407,13 @@ def _terms(
         ids = np.array([r for r, _, _ in triples], np.int64)
         kinds, items = "".join(k[0] for _, k, _ in triples), [v for _, _, v in triples]
     return ids, np.frombuffer((kinds or "").encode(), dtype=np.uint8), items
+
+
+def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """values[starts[0]:starts[0] + counts[0]], then the next slice, ... as one array."""
+    total = int(counts.sum())
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return values[offsets + np.arange(total)]
 
 
 def _rows(entries: np.ndarray) -> np.ndarray:
