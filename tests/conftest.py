@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from trialatlas.eligibility import cache
 from trialatlas.ingest import IngestReport, ingest
 from trialatlas.store import Store, open_store
 from trialatlas.store.sqlite import SQLiteStore
@@ -24,6 +25,16 @@ from trialatlas.store.sqlite import SQLiteStore
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DEMO = REPO / "data" / "demo"
+
+
+@pytest.fixture(scope="module")
+def criteria_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Criteria analyses cached in a directory of the module's own, not the user's cache
+    (modules that match opt in with `pytestmark = pytest.mark.usefixtures(...)`)."""
+    path = tmp_path_factory.mktemp("criteria-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(cache.CACHE_DIR_ENV, str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")

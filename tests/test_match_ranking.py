@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +44,7 @@ SEED_LIKE = {
 BEIJING = {"city": "Beijing", "country": "China"}  # the seed trial's site
 
 
-@pytest.fixture(scope="module", autouse=True)
-def criteria_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Analyses cached in a directory of this module's own, not the user's cache."""
-    path = tmp_path_factory.mktemp("criteria-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(cache.CACHE_DIR_ENV, str(path))
-        yield path
+pytestmark = pytest.mark.usefixtures("criteria_cache_dir")
 
 
 def ranked(store: SQLiteStore, limit: int = 20, **facts: Any) -> list[rank.RankedTrial]:

@@ -8,15 +8,12 @@ to a cache directory of this module's own.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
 
 from test_web_pages import check_html, get_page, text_of
-from trialatlas.eligibility import cache
 from trialatlas.store.sqlite import SQLiteStore
 from trialatlas.web.app import create_app
 
@@ -26,12 +23,7 @@ LYMPHOCYTE_CRITERION = "lymphocytes &lt; 600/mm3"  # as the page escapes it
 HOSTILE = '<script>alert("x")</script>'
 
 
-@pytest.fixture(scope="module", autouse=True)
-def criteria_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("criteria-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(cache.CACHE_DIR_ENV, str(path))
-        yield path
+pytestmark = pytest.mark.usefixtures("criteria_cache_dir")
 
 
 @pytest.fixture(scope="module")
