@@ -6,9 +6,8 @@ visits every distinct lexeme it holds, so fewer, larger merges cost the server l
 study written: with 16 MB the server spent 17% less CPU per study over a 91,000-study load
 (0.67 ms against 0.81, store alone, final merge included; 64 MB looked cheaper still over
 a partial run, but every search scans the pending list, and 16 MB keeps that to a few ms
-at most). The store merges the
-list at the end of each ingest (`optimize`), so only searches during an ingest read it.
-Changes no data: existing entries stay where they are.
+at most). The store merges the list at the end of each ingest (`optimize`), so only
+searches during an ingest read it. Changes no data: existing entries stay where they are.
 
 Revision ID: 0002
 Revises: 0001
