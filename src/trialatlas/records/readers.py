@@ -15,7 +15,6 @@ stops the walk.
 
 from __future__ import annotations
 
-import gzip
 import io
 import tarfile
 import zipfile
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from isal import igzip
+from isal.isal_zlib import error as IsalError
 
 from trialatlas.records.errors import RecordError
 from trialatlas.records.legacy_xml import study_from_legacy_xml
@@ -89,7 +90,9 @@ def _stream_units(location: str, stream: IO[bytes], origin: str) -> Iterator[Uni
         if not head:
             yield ReadFailure(location, "empty file")
         elif head.startswith(GZIP_MAGIC):
-            inner = io.BufferedReader(gzip.GzipFile(fileobj=buffered), buffer_size=1 << 16)
+            # ISA-L's gzip: a third of the CPU of the standard library's (15 against
+            # 45 us a study of JSON Lines), and an ingest reads in the writer's process
+            inner = io.BufferedReader(igzip.IGzipFile(fileobj=buffered), buffer_size=1 << 16)
             yield from _stream_units(location, inner, origin)
         elif head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
             yield from _zip_units(location, buffered, origin)
@@ -97,7 +100,7 @@ def _stream_units(location: str, stream: IO[bytes], origin: str) -> Iterator[Uni
             yield from _tar_units(location, buffered, origin)
         else:
             yield from _text_units(location, buffered, origin)
-    except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, zlib.error, IsalError, tarfile.TarError, zipfile.BadZipFile) as exc:
         yield ReadFailure(location, f"unreadable archive or file: {exc}")
 
 
