@@ -40,4 +40,4 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) trialatlas.db trialatlas.db-wal trialatlas.db-shm
+	rm -rf $(VENV) trialatlas.db trialatlas.db-*

@@ -44,8 +44,8 @@ CTGOV = ROOT.parent / "shared" / "data" / "ctgov"
 
 def fresh_store(name: str) -> SQLiteStore:
     path = OUT / f"{name}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    for stale in OUT.glob(f"{name}.db*"):  # the store, its text index, their WAL files
+        stale.unlink()
     return SQLiteStore(path)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from trialatlas.records.document import content_hash, encode, nct_id_of, study_columns
 from trialatlas.records.errors import RecordError
@@ -65,8 +65,22 @@ class IngestReport:
 IndexForm = Callable[[tuple[str, ...]], Any] | None
 
 
+class StoreForms(NamedTuple):
+    """A store's index_form and document_form, which the workers apply (see Store)."""
+
+    index: IndexForm = None
+    document: Callable[[bytes], bytes] | None = None
+
+    @classmethod
+    def of(cls, store: Store) -> StoreForms:
+        return cls(store.index_form, store.document_form)
+
+
+AS_IS = StoreForms()
+
+
 def prepare(
-    location: str, document: object, index_form: IndexForm = None
+    location: str, document: object, forms: StoreForms = AS_IS
 ) -> PreparedStudy | ReadFailure:
     """Validate one document and compute every row the store writes for it."""
     try:
@@ -74,10 +88,11 @@ def prepare(
         assert isinstance(document, dict)
         columns = study_columns(document)
         text = index_text(document)
+        data = encode(document)
         return PreparedStudy(
             location=location,
             nct_id=nct_id,
-            document_json=encode(document),
+            document=forms.document(data) if forms.document else data,
             content_hash=content_hash(document),
             last_update=columns.last_update.date,
             values=column_values(columns),
@@ -85,7 +100,7 @@ def prepare(
             terms=tuple(term_rows(columns)),
             places=tuple(location_rows(document)),
             links=tuple(link_rows(columns)),
-            index_form=index_form(text) if index_form else None,
+            index_form=forms.index(text) if forms.index else None,
         )
     except RecordError as exc:
         where = f"{location} ({exc.location})" if exc.location else location
@@ -93,25 +108,25 @@ def prepare(
 
 
 def prepare_unit(
-    unit: Unit | ReadFailure, index_form: IndexForm = None
+    unit: Unit | ReadFailure, forms: StoreForms = AS_IS
 ) -> tuple[str, list[PreparedStudy | ReadFailure]]:
     """Everything in one unit, prepared, with the unit's origin; runs in worker processes."""
     if isinstance(unit, ReadFailure):
         return "", [unit]
     items = [
-        item if isinstance(item, ReadFailure) else prepare(*item, index_form)
+        item if isinstance(item, ReadFailure) else prepare(*item, forms)
         for item in decode_unit(unit)
     ]
     return unit.origin, items
 
 
-def prepare_units(units: list[Unit | ReadFailure], index_form: IndexForm) -> bytes:
+def prepare_units(units: list[Unit | ReadFailure], forms: StoreForms) -> bytes:
     """A chunk of units for one worker round trip, pickled here in the worker.
 
     The pool's result thread then only moves bytes; unpickling rows there would contend
     for the GIL with the store write on every row. The writer unpickles between batches.
     """
-    prepared = [prepare_unit(unit, index_form) for unit in units]
+    prepared = [prepare_unit(unit, forms) for unit in units]
     return pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -160,7 +175,7 @@ def _read_ahead(units: Iterable[Unit | ReadFailure]) -> Iterator[Unit | ReadFail
 
 
 def _prepared(
-    units: Iterable[Unit | ReadFailure], workers: int, index_form: IndexForm
+    units: Iterable[Unit | ReadFailure], workers: int, forms: StoreForms
 ) -> Iterator[tuple[str, list[PreparedStudy | ReadFailure]]]:
     """Prepared units in input order; with workers, at most a few chunks are in flight.
 
@@ -170,7 +185,7 @@ def _prepared(
     which cost the writer process a sixth of its CPU.)
     """
     if workers == 0:
-        yield from (prepare_unit(unit, index_form) for unit in units)
+        yield from (prepare_unit(unit, forms) for unit in units)
         return
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context)
@@ -178,7 +193,7 @@ def _prepared(
         in_flight: deque[Future[bytes]] = deque()
         iterator = iter(units)
         while chunk := list(itertools.islice(iterator, UNITS_PER_CHUNK)):
-            in_flight.append(pool.submit(prepare_units, chunk, index_form))
+            in_flight.append(pool.submit(prepare_units, chunk, forms))
             if len(in_flight) >= max(CHUNKS_IN_FLIGHT, CHUNKS_IN_FLIGHT_PER_WORKER * workers):
                 yield from pickle.loads(in_flight.popleft().result())
         while in_flight:
@@ -213,27 +228,28 @@ def ingest(
             on_progress(report)
 
     units = _read_ahead(unit for path in paths for unit in read_units(path))
-    for origin, items in _prepared(units, workers, store.index_form):
-        if origin and origin != current_origin:
-            seen.clear()  # a new file: its ids may repeat earlier ones as new versions
-            current_origin = origin
-        for item in items:
-            if isinstance(item, ReadFailure):
-                report.failures.append(item)
-            elif item.nct_id in seen:
-                first = seen[item.nct_id]
-                report.failures.append(
-                    ReadFailure(
-                        item.location,
-                        f"duplicate NCT id {item.nct_id} in the same file (first at {first})",
+    with store.bulk():  # text indexing overlaps the next batch's write
+        for origin, items in _prepared(units, workers, StoreForms.of(store)):
+            if origin and origin != current_origin:
+                seen.clear()  # a new file: its ids may repeat earlier ones as new versions
+                current_origin = origin
+            for item in items:
+                if isinstance(item, ReadFailure):
+                    report.failures.append(item)
+                elif item.nct_id in seen:
+                    first = seen[item.nct_id]
+                    report.failures.append(
+                        ReadFailure(
+                            item.location,
+                            f"duplicate NCT id {item.nct_id} in the same file (first at {first})",
+                        )
                     )
-                )
-            else:
-                seen[item.nct_id] = item.location
-                pending.append(item)
-        if len(pending) >= WRITE_BATCH:
-            flush()
-    flush()
+                else:
+                    seen[item.nct_id] = item.location
+                    pending.append(item)
+            if len(pending) >= WRITE_BATCH:
+                flush()
+        flush()
     if report.added or report.updated:
         store.optimize()
     return report

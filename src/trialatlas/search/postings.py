@@ -88,7 +88,7 @@ class Tokenizer:
 
     @classmethod
     def of_store(cls, db: sqlite3.Connection) -> Tokenizer:
-        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'study_fts'").fetchone()
+        (sql,) = db.execute("SELECT sql FROM fts.sqlite_master WHERE name = 'study_fts'").fetchone()
         match = re.search(r"tokenize\s*=\s*('[^']*')", sql)
         return cls(match.group(1) if match else "'unicode61'")
 

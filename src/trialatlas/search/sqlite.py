@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 
+from trialatlas.records.document import decode, json_size
 from trialatlas.records.index_text import FIELD_NAMES, INDEX_FIELDS, index_text
 from trialatlas.search.columns import PLACE_DTYPE, ColumnIndex, Evaluator
 from trialatlas.search.essie import And, Node, Not, Or, Pred, Text, normalize, tokenize
@@ -47,6 +47,7 @@ from trialatlas.search.synonyms import (
     is_synonym,
 )
 from trialatlas.store.fts5_words import words
+from trialatlas.store.text_index import GENERATION_SQL
 
 _BM25 = f"bm25(study_fts, {', '.join(str(w) for _, w in INDEX_FIELDS)})"
 _MATCH_SQL = f"SELECT rowid, -{_BM25} FROM study_fts WHERE study_fts MATCH ?"
@@ -182,7 +183,7 @@ class SQLiteSearch:
         self.db = connection
         state = dict(self.db.execute("SELECT key, value FROM search_state"))
         self.shared = _shared_for(path, state.get("instance", 0))
-        self.generation = state["generation"]
+        self.generation = self._generation()
         self.expansions: dict[str, tuple[str, ...]] = {}
 
     # ----- the column index --------------------------------------------------------------
@@ -199,8 +200,9 @@ class SQLiteSearch:
             return shared.index
 
     def _generation(self) -> int:
-        row = self.db.execute("SELECT value FROM search_state WHERE key = 'generation'").fetchone()
-        return row[0]
+        """The store generation searches show: the one whose text is indexed (a bulk
+        ingest indexes a batch's text after writing it, store/text_index.py)."""
+        return self.db.execute(GENERATION_SQL).fetchone()[0]
 
     def _load(self, previous: ColumnIndex | None) -> ColumnIndex:
         """The column index (and the short-text postings, published to `shared` under its
@@ -495,7 +497,7 @@ class SQLiteSearch:
                 f" ON v.nct_id = s.nct_id AND v.version = s.version WHERE s.nct_id IN ({marks})",
                 chunk,
             ))  # fmt: skip
-        return [orjson.loads(found[n]) for n in nct_ids if n in found]
+        return [decode(found[n]) for n in nct_ids if n in found]
 
     def size_stats(self) -> dict[str, Any]:
         """Count, mean, percentiles and largest of the current documents' JSON sizes."""
@@ -671,10 +673,11 @@ class SQLiteSearch:
         return studies, terms
 
     def _document_sizes(self) -> list[tuple[str, int]]:
-        return self.db.execute(
-            "SELECT s.nct_id, length(v.document) FROM study s JOIN study_version v"
+        rows = self.db.execute(
+            "SELECT s.nct_id, v.document FROM study s JOIN study_version v"
             " ON v.nct_id = s.nct_id AND v.version = s.version"
-        ).fetchall()
+        )
+        return [(nct_id, json_size(document)) for nct_id, document in rows]
 
     def _term_sharers(self, rowid: int, terms: Sequence[str]) -> list[tuple[int, str]]:
         """(other study, lower-cased term) for each of these conditions or MeSH terms it is

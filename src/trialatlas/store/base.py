@@ -9,6 +9,7 @@ identical one (same content hash) is not stored again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
@@ -24,7 +25,7 @@ class PreparedStudy(NamedTuple):
 
     location: str
     nct_id: str
-    document_json: bytes
+    document: bytes  # encoded JSON, after the store's document_form (records.document.decode)
     content_hash: str
     last_update: str | None  # lastUpdatePostDate, which decides the current version
     values: tuple[Any, ...]  # `study` columns brief_title .. synthetic (store.batch)
@@ -78,11 +79,18 @@ class Store(Protocol):
     # serial write (PostgreSQL: the tsvector), run instead where studies are prepared, in
     # the ingest's worker processes; a module-level function, so it pickles. None: none.
     index_form: Callable[[tuple[str, ...]], Any] | None
+    # Likewise for the stored document's bytes (SQLite: compressed); None: the JSON as is.
+    document_form: Callable[[bytes], bytes] | None
 
     def write(self, studies: Sequence[PreparedStudy]) -> list[Change]:
         """Store a batch in one transaction; one Change per study, in order.
 
         A new version records the study's location as its source."""
+        ...
+
+    def bulk(self) -> AbstractContextManager[None]:
+        """A run of writes (an ingest): the store may finish work of each write later, by
+        the end of the run (SQLite: indexing the text, on a second core)."""
         ...
 
     def document(self, nct_id: str, version: int | None = None) -> dict[str, Any] | None:

@@ -15,9 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from trialatlas.records.document import StudyColumns
+from trialatlas.records.document import StudyColumns, decode
 from trialatlas.store.base import Change, PreparedStudy
 from trialatlas.store.versions import changed_modules
 
@@ -128,11 +126,9 @@ def plan_batch(
         else:
             latest = (study.nct_id, state.latest)
             previous = (
-                orjson.loads(in_batch[latest].document_json)
-                if latest in in_batch
-                else document(*latest)
+                decode(in_batch[latest].document) if latest in in_batch else document(*latest)
             )
-            modules = changed_modules(previous, orjson.loads(study.document_json))
+            modules = changed_modules(previous, decode(study.document))
             entry = NewVersion(study, state.latest + 1, modules)
             state.record(entry.version, study.content_hash)
             if state.superseded_by(study):

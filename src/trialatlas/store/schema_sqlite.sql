@@ -1,8 +1,9 @@
 -- trialatlas embedded store (SQLite, WAL). One row per study in `study` with the columns
 -- listing and filtering need; every version's full API v2 document in `study_version`;
--- multi-valued facets in `study_term`; BM25 full text in `study_fts` (rowid = study.rowid);
--- geocoded places in `location`; condition-synonym evidence in `term_link`.
-PRAGMA user_version = 2;
+-- multi-valued facets in `study_term`; geocoded places in `location`; condition-synonym
+-- evidence in `term_link`. The BM25 full text (`study_fts`, rowid = study.rowid) is in a
+-- file of its own beside this one: schema_text.sql.
+PRAGMA user_version = 3;
 
 CREATE TABLE IF NOT EXISTS study (
     rowid INTEGER PRIMARY KEY,
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS study_version (
     source TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
     changed_modules TEXT NOT NULL,  -- JSON array of module paths
-    document TEXT NOT NULL,         -- the API v2 study document (JSON)
+    document BLOB NOT NULL,         -- the API v2 study document: JSON, or a zstd frame of it
     PRIMARY KEY (nct_id, version)
 ) WITHOUT ROWID;
 
@@ -90,17 +91,3 @@ CREATE TABLE IF NOT EXISTS term_link (
     PRIMARY KEY (kind, a, b)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS term_link_by_b ON term_link (kind, b);
-
-CREATE VIRTUAL TABLE IF NOT EXISTS study_fts USING fts5 (
-    {fts_columns},
-    content = '',
-    tokenize = 'porter unicode61 remove_diacritics 2'
-);
--- FTS5 buffers a transaction's new postings in memory and writes a segment when they pass
--- `hashsize` (default 1 MB); a batch of 4,000 studies (ingest.WRITE_BATCH) holds about
--- 40 MB, so with 64 MB it writes one segment per batch instead of many, saving merges.
--- Write tuning only: what the index holds and returns is the same.
-INSERT INTO study_fts (study_fts, rank) VALUES ('hashsize', 67108864);
--- Merge segments 8 at a time instead of 4: a bulk ingest rewrites each posting fewer times
--- (6% of the write time at 90,000 studies), for at most twice as many segments a query reads.
-INSERT INTO study_fts (study_fts, rank) VALUES ('automerge', 8);

@@ -1,14 +1,15 @@
-"""The embedded store: one SQLite file in WAL mode, so readers never wait for an ingest.
+"""The embedded store: a SQLite file in WAL mode, so readers never wait for an ingest,
+with its full-text index in a second file beside it (store/text_index.py).
 
-Each `write` is one IMMEDIATE transaction covering documents, versions, columns, facet
-terms and the full-text index; a process killed mid-ingest leaves the last committed
-batch and nothing half-written. The full-text table is contentless (the text lives in the
-documents), so replacing a study's index row needs the old document's text, which the
-version history provides.
+Each `write` is one transaction covering documents, versions, columns, facet terms and
+synonym evidence; a process killed mid-ingest leaves the last committed batch and nothing
+half-written. The text index follows: at once for a single write, and during a `bulk` run
+(an ingest) on a thread of its own, a batch behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 from collections import Counter
@@ -20,24 +21,16 @@ from typing import Any
 
 import orjson
 
-from trialatlas.records.document import study_columns
-from trialatlas.records.index_text import FIELD_NAMES, index_text
+from trialatlas.records.document import compress, decode, study_columns
 from trialatlas.search.synonyms import link_rows
 from trialatlas.store.base import Change, PreparedStudy, VersionInfo, count_sql
 from trialatlas.store.batch import STUDY_COLUMNS, BatchPlan, Stored, plan_batch, study_row
+from trialatlas.store.text_index import TextIndexer, Texts, prepare_text_index, text_index_path
 
-SCHEMA_VERSION = 2  # PRAGMA user_version of schema_sqlite.sql
+SCHEMA_VERSION = 3  # PRAGMA user_version of schema_sqlite.sql
 _INSERT_STUDY = (
     f"INSERT INTO study (rowid, {', '.join(STUDY_COLUMNS)}) "
     f"VALUES (?, {', '.join('?' * len(STUDY_COLUMNS))})"
-)
-_FTS_INSERT = (
-    f"INSERT INTO study_fts (rowid, {', '.join(FIELD_NAMES)}) "
-    f"VALUES (?, {', '.join('?' * len(FIELD_NAMES))})"
-)
-_FTS_DELETE = (
-    f"INSERT INTO study_fts (study_fts, rowid, {', '.join(FIELD_NAMES)}) "
-    f"VALUES ('delete', ?, {', '.join('?' * len(FIELD_NAMES))})"
 )
 _INSERT_TERM = "INSERT INTO study_term VALUES (?, ?, ?)"
 _INSERT_LOCATION = "INSERT INTO location VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -55,6 +48,7 @@ class SQLiteStore:
     """The embedded default store. Safe to open from many processes at once."""
 
     index_form = None  # FTS5 analyses the index text itself
+    document_form = staticmethod(compress)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -78,10 +72,21 @@ class SQLiteStore:
                 f"{self.path} has store schema {schema}; this trialatlas reads schema"
                 f" {SCHEMA_VERSION}: ingest into a new database file"
             )
+        instance = self._db.execute(
+            "SELECT value FROM search_state WHERE key = 'instance'"
+        ).fetchone()[0]
+        rebuild = prepare_text_index(self.path, instance) and self.count() > 0
+        self._db.execute("ATTACH DATABASE ? AS fts", (str(text_index_path(self.path)),))
+        self._indexer: TextIndexer | None = None
+        self._bulk = False
+        if rebuild:  # the file was missing or another store's: index every study now
+            (generation,) = self._db.execute(
+                "SELECT value FROM search_state WHERE key = 'generation'"
+            ).fetchone()
+            self._index_text(generation, {})
 
     def _create_schema(self) -> None:
         sql = resources.files("trialatlas.store").joinpath("schema_sqlite.sql").read_text()
-        sql = sql.replace("{fts_columns}", ",\n    ".join(FIELD_NAMES))
         self._db.execute("BEGIN IMMEDIATE")
         try:
             if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
@@ -101,7 +106,9 @@ class SQLiteStore:
     def write(self, studies: Sequence[PreparedStudy]) -> list[Change]:
         db = self._db
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        db.execute("BEGIN IMMEDIATE")
+        # Deferred, with a write first: BEGIN IMMEDIATE would also lock the attached text
+        # index, which the indexer thread writes meanwhile.
+        db.execute("BEGIN")
         try:
             generation = db.execute(
                 "UPDATE search_state SET value = value + 1 WHERE key = 'generation' RETURNING value"
@@ -110,30 +117,59 @@ class SQLiteStore:
             plan = plan_batch(studies, known, self._version)
             db.executemany(_INSERT_VERSION, [(
                 e.study.nct_id, e.version, e.study.content_hash, e.study.location, now,
-                orjson.dumps(e.changed_modules).decode(), e.study.document_json.decode(),
+                orjson.dumps(e.changed_modules).decode(), e.study.document,
             ) for e in plan.versions])  # fmt: skip
-            self._write_current(plan, generation)
+            texts = self._write_current(plan, generation)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._index_text(generation, texts)
         return plan.changes
 
-    def _write_current(self, plan: BatchPlan, generation: int) -> None:
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Writes in this context return before their text is indexed: the indexer thread
+        indexes one batch while the next is written. Leaving waits for it."""
+        self._bulk = True
+        try:
+            yield
+        except BaseException:
+            self._bulk = False
+            with contextlib.suppress(Exception):  # the run's own error is the one to see
+                self._await_text_index()
+            raise
+        self._bulk = False
+        self._await_text_index()
+
+    def _index_text(self, generation: int, texts: Texts) -> None:
+        """Bring the text index up to `generation` (outside `bulk`, before returning),
+        reusing the index texts a write already has."""
+        if self._indexer is None:
+            self._indexer = TextIndexer(self.path)
+        self._indexer.index_through(generation, texts)
+        if not self._bulk:
+            self._await_text_index()
+
+    def _await_text_index(self) -> None:
+        if self._indexer is not None:
+            indexer, self._indexer = self._indexer, None
+            indexer.close()
+
+    def _write_current(self, plan: BatchPlan, generation: int) -> Texts:
         """Replace the rows of studies whose current version changed; all rows precomputed,
         so this is one executemany per table.
 
         A replaced study's rows go and come back under its rowid; new studies take the
-        rowids after the largest, as SQLite itself would give them.
+        rowids after the largest, as SQLite itself would give them. Returns the index
+        texts of the new current versions, for the text index.
         """
         db = self._db
         rowids = {nct_id: rowid for nct_id, (rowid, _) in plan.replaced.items()}
         last = db.execute("SELECT coalesce(max(rowid), 0) FROM study").fetchone()[0]
         links: Counter[tuple[str, str, str]] = Counter()
-        for nct_id, (rowid, version) in plan.replaced.items():
-            current = self._version(nct_id, version)
-            db.execute(_FTS_DELETE, (rowid, *index_text(current)))
-            links.subtract(link_rows(study_columns(current)))
+        for nct_id, (_, version) in plan.replaced.items():
+            links.subtract(link_rows(study_columns(self._version(nct_id, version))))
         stale = [(rowid,) for rowid in rowids.values()]
         for table, key in (("study_term", "study_rowid"), ("location", "study_rowid"),
                            ("study", "rowid")):  # fmt: skip
@@ -153,7 +189,7 @@ class SQLiteStore:
         db.executemany(_ADD_LINKS, [(*key, n) for key, n in links.items() if n])
         if stale:
             db.execute("DELETE FROM term_link WHERE n <= 0")
-        db.executemany(_FTS_INSERT, [(rowid, *s.index_text) for rowid, s, _ in rows])
+        return {rowid: (version, s.index_text) for rowid, s, version in rows}
 
     def _known(self, nct_ids: Iterator[str]) -> dict[str, Stored]:
         """What is stored of these studies: current row, latest version, every hash."""
@@ -181,7 +217,7 @@ class SQLiteStore:
 
     def _version(self, nct_id: str, version: int) -> dict[str, Any]:
         """A stored version's document (versions of a write in progress included)."""
-        return orjson.loads(
+        return decode(
             self._db.execute(
                 "SELECT document FROM study_version WHERE nct_id = ? AND version = ?",
                 (nct_id, version),
@@ -200,7 +236,7 @@ class SQLiteStore:
                 "SELECT document FROM study_version WHERE nct_id = ? AND version = ?",
                 (nct_id, version),
             ).fetchone()
-        return None if row is None else orjson.loads(row[0])
+        return None if row is None else decode(row[0])
 
     def versions(self, nct_id: str) -> list[VersionInfo]:
         rows = self._db.execute(
@@ -216,7 +252,7 @@ class SQLiteStore:
             " ON v.nct_id = s.nct_id AND v.version = s.version ORDER BY s.nct_id"
         )
         for (document,) in rows:
-            yield orjson.loads(document)
+            yield decode(document)
 
     def count(self) -> int:
         return self._db.execute("SELECT count(*) FROM study").fetchone()[0]
@@ -225,10 +261,14 @@ class SQLiteStore:
         return [(value, n) for value, n in self._db.execute(count_sql(column)) if n]
 
     def optimize(self) -> None:
+        self._await_text_index()
         # Statistics from a sample of each index are all the planner needs here; a full
         # ANALYZE reads every index, 5 s at 100,000 studies, after every ingest however small.
         self._db.execute("PRAGMA analysis_limit = 1000")
-        self._db.execute("ANALYZE")
+        self._db.execute("ANALYZE main")
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._await_text_index()
+        finally:
+            self._db.close()
