@@ -190,6 +190,22 @@ def test_findings_said_as_adjectives_with_their_values() -> None:
     assert (vitals["systolic_bp"], vitals["diastolic_bp"]) == ((80.0, "mmHg"), (40.0, "mmHg"))
 
 
+def test_a_depressed_mood_described_is_depression() -> None:
+    note = "She complains of persistent feelings of sadness; her mood is mostly depressed."
+    assert "depression" in profile_from_note(note).diagnoses
+    assert "depression" in profile_from_note("He denies depressed mood.").absent_conditions
+    assert "depression" not in profile_from_note("Depressed skull fracture.").diagnoses
+
+
+def test_a_lesion_said_before_its_site() -> None:
+    note = "Ultrasonography revealed severe stenosis in the left internal carotid artery."
+    assert "internal carotid artery stenosis" in profile_from_note(note).diagnoses
+    assert (
+        "aortic valve stenosis"
+        in profile_from_note("There is no stenosis of the aortic valve.").absent_conditions
+    )
+
+
 def test_a_relatives_diagnosis_is_not_the_patients() -> None:
     note = (
         "A 47-year-old woman with depressed mood. Her husband was recently diagnosed with "

@@ -199,6 +199,32 @@ def test_two_or_more_of_the_following_counts() -> None:
     assert two_out.verdict is Verdict.LIKELY_EXCLUDED
 
 
+def test_a_count_heading_wrapped_over_two_lines_still_counts() -> None:
+    text = """Inclusion Criteria:
+
+Participants with the Metabolic Syndrome, which is defined as having 3 or more of the
+following 5 alterations:
+
+  -  Abdominal obesity (waist measurement >34.4 inches in women)
+
+  -  Elevated triglycerides (>150 mg/dl)
+
+  -  Low HDL cholesterol (<50 mg/dl in women)
+
+  -  Elevated blood pressure (>130/85)
+
+  -  Elevated fasting blood sugar (>100 mg/dl)
+"""
+    labs = [
+        {"name": "triglycerides", "value": 140, "unit": "mg/dL"},
+        {"name": "glucose", "value": 98, "unit": "mg/dL"},
+        {"name": "HDL", "value": 35, "unit": "mg/dL"},
+    ]
+    result = run(text, sex="female", labs=labs)
+    assert item(result, "Elevated triglycerides").rule == "alternatives.open"
+    assert result.verdict is not Verdict.LIKELY_EXCLUDED
+
+
 def test_an_item_ending_in_or_is_an_alternative_to_the_next() -> None:
     text = """Inclusion Criteria:
 - fasting plasma glucose above 126 mg/dL, or
@@ -553,3 +579,48 @@ def test_a_condition_related_to_a_cause_is_that_form_only() -> None:
     result = run("Exclusion Criteria:\n- Anemia related to chemotherapy", diagnoses=["anemia"])
     (criterion,) = result.criteria
     assert criterion.status is Status.UNKNOWN and criterion.review
+
+
+# --- limits for subgroups ------------------------------------------------------------------
+
+
+def test_a_sex_specific_limit_applies_only_to_that_sex() -> None:
+    text = "Exclusion Criteria:\n- Hemoglobin < 12 g/dL in women or < 13.5 g/dL in men"
+    hb = [{"name": "hemoglobin", "value": 11.5, "unit": "g/dL"}]
+    assert run(text, sex="female", labs=hb).verdict is Verdict.LIKELY_EXCLUDED
+    judged = item(run(text, sex="male", labs=hb), "Hemoglobin")  # the women's limit only
+    assert judged.status is Status.UNKNOWN and judged.review
+
+
+def test_a_limit_written_after_its_sex_scope_word() -> None:
+    text = "Inclusion Criteria:\n- Low HDL cholesterol (<40 mg/dl in men or <50 mg/dl in women)"
+    hdl = [{"name": "HDL", "value": 45, "unit": "mg/dL"}]
+    assert item(run(text, sex="female", labs=hdl), "Low HDL").status is Status.UNKNOWN
+    assert item(run(text, sex="male", labs=hdl), "Low HDL").status is Status.NOT_MET
+
+
+def test_limits_for_subgroups_the_note_does_not_name_stay_open() -> None:
+    text = (
+        "Inclusion Criteria:\n- NIHSS less than or equal to 21 for left hemisphere strokes, "
+        "NIHSS less than or equal to 16 for others."
+    )
+    result = run(text, scores=[{"name": "NIHSS", "value": 18}])
+    assert item(result, "NIHSS").status is Status.UNKNOWN
+    assert item(run(text, scores=[{"name": "NIHSS", "value": 7}]), "NIHSS").status is Status.MET
+    assert run(text, scores=[{"name": "NIHSS", "value": 23}]).verdict is Verdict.LIKELY_EXCLUDED
+
+
+def test_a_broader_name_in_brackets_explains_the_condition_before_it() -> None:
+    text = (
+        "Inclusion Criteria:\n- No multicentric carcinoma (tumors in different quadrants of the"
+        " breast)"
+    )
+    result = run(text, diagnoses=["infiltrating ductal breast carcinoma"])
+    assert item(result, "No multicentric").status is not Status.NOT_MET
+    assert run(text, diagnoses=["multicentric carcinoma"]).verdict is Verdict.LIKELY_EXCLUDED
+
+
+def test_men_and_women_named_together_are_no_subgroups() -> None:
+    text = "Inclusion Criteria:\n- Men and women with hemoglobin > 10 g/dL"
+    hb = [{"name": "hemoglobin", "value": 9, "unit": "g/dL"}]
+    assert run(text, sex="male", labs=hb).verdict is Verdict.LIKELY_EXCLUDED

@@ -29,7 +29,7 @@ from trialatlas.eligibility.evaluate import (
 )
 from trialatlas.eligibility.extract import analyze_criteria
 from trialatlas.eligibility.match import Status, Verdict
-from trialatlas.eligibility.profile import Profile, ProfileError
+from trialatlas.eligibility.profile import Profile, ProfileError, profile_from_note
 from trialatlas.search.query import OPEN_STATUSES
 from trialatlas.store.sqlite import SQLiteStore
 from trialatlas.web.app import create_app
@@ -137,6 +137,16 @@ def test_check_trial_names_the_failing_criterion(corpus_store: SQLiteStore) -> N
 def test_a_profile_without_diagnoses_cannot_be_ranked(corpus_store: SQLiteStore) -> None:
     with pytest.raises(ProfileError, match=r"^diagnoses: "):
         rank.rank_trials(corpus_store, Profile(age=40))
+
+
+def test_the_query_leaves_out_what_the_note_denies() -> None:
+    note = (
+        "A 62-year-old man presented with left-sided weakness and slurred speech. He denied "
+        "headache, chest pain or fever. Imaging was negative for obstructive pancreatitis."
+    )
+    terms = rank.query_expression(profile_from_note(note), note).split(" OR ")
+    assert not {"headache", "chest", "fever"} & set(terms)
+    assert {"weakness", "slurred", "pancreatitis"} <= set(terms)
 
 
 def seed_page_items(shared_dir: Path) -> tuple[list[str], list[str]]:

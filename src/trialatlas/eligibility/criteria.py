@@ -421,7 +421,10 @@ def _continues(piece: _Piece, last: _Draft, source: str, layout: _Layout) -> boo
         return False
     if last.marker and piece.indent > last.indent:
         return not piece.blank_before or previous[-1] not in ".;!?"
-    if piece.blank_before or _is_heading_line(piece, source):
+    if piece.blank_before:
+        return False
+    # "... having 3 or more of the" + "following 5 alterations:" is one heading, wrapped
+    if _is_heading_line(piece, source) and not _CONNECTOR_END.search(previous):
         return False
     first = source[piece.start]
     last_line = previous.rsplit("\n", 1)[-1]

@@ -30,7 +30,7 @@ from trialatlas.eligibility.negation import ContextFinder
 from trialatlas.eligibility.terms import Key, concept_key, display_key, gazetteer
 
 # Bump when rules change: cached analyses keyed by an older version are not reused.
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 4
 
 Span = tuple[int, int]
 
@@ -1230,7 +1230,18 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
                         **common,
                     )
                 )
-    return out
+    return [c for c in out if not _restates(c, out, low)]
+
+
+def _restates(c: Constraint, found: list[Constraint], low: str) -> bool:
+    """A bare head word in brackets after a condition explains it, it is not another one: the
+    "tumors" of "No multicentric carcinoma (tumors in different quadrants)"."""
+    opened = low.rfind("(", 0, c.span[0])
+    if not isinstance(c, Condition) or len(c.key) > 1 or c.text.isupper():
+        return False
+    if opened < 0 or ")" in low[opened : c.span[0]]:
+        return False
+    return any(isinstance(d, Condition) and d.span[1] <= opened and c.key < d.key for d in found)
 
 
 # --- items and whole texts -----------------------------------------------------------------

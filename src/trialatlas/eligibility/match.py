@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -678,7 +679,11 @@ def _judge_item(
         results.append(_any_of([(c, _judge_age(c, facts)) for c in plan.ages]))
     results.extend((c, _judge_single(c, facts, kind, plan)) for c in plan.singles)
     if plan.measures:
-        judged = [(c, _judge_measurement(c, facts, kind)) for c in plan.measures]
+        judged = _per_subgroup(
+            item.criterion.text,
+            [(c, _judge_measurement(c, facts, kind)) for c in plan.measures],
+            facts,
+        )
         if item.any_of:
             # "SBP > 180 or DBP > 110": one alternative is enough to include, and enough to
             # exclude, so an exclusion speaks with its worst alternative
@@ -692,6 +697,69 @@ def _judge_item(
         else:
             results.extend(judged)
     return _criterion_result(item, plan, results)
+
+
+_MALE = re.compile(r"\b(?:men|males?|man|boys?)\b", re.IGNORECASE)
+_FEMALE = re.compile(r"\b(?:women|females?|woman|girls?)\b", re.IGNORECASE)
+
+
+def _sex_scopes(text: str, limits: list[Measurement]) -> list[str | None]:
+    """The sex each limit is written for, when the text gives each its own: "< 40 mg/dL in men
+    or < 50 mg/dL in women" names it after its limit, "females < 12 g/dL; males < 13.5" before."""
+    words = sorted(
+        [(m.start(), "male") for m in _MALE.finditer(text)]
+        + [(m.start(), "female") for m in _FEMALE.finditer(text)]
+    )
+    pairs = itertools.pairwise(words)
+    if not any(a != b and re.search(r"\d", text[i:j]) for (i, a), (j, b) in pairs):
+        return [None] * len(limits)  # "males and females aged 30 to 75": both, not each
+    before = words[0][0] < limits[0].span[0]
+    scopes: list[str | None] = []
+    for c in limits:
+        if before:
+            near = [sex for at, sex in words if at < c.span[0]]
+            scopes.append(near[-1] if near else None)
+        else:
+            near = [sex for at, sex in words if at >= c.span[1]]
+            scopes.append(near[0] if near else None)
+    return scopes
+
+
+def _per_subgroup(
+    text: str, judged: list[tuple[Measurement, _Judgement]], facts: _Facts
+) -> list[tuple[Measurement, _Judgement]]:
+    """Limits written for different subgroups: only the patient's own applies.
+
+    A limit for the other sex ("HDL < 40 mg/dL in men or < 50 mg/dL in women") gives way to
+    the patient's, or leaves the item open when the patient's was not read. Two limits on
+    one analyte in the same direction for subgroups the profile cannot tell apart ("NIHSS
+    ≤ 21 for left hemisphere strokes, ≤ 16 for others") leave it open when they disagree.
+    """
+    sex = facts.profile.sex
+    scopes = _sex_scopes(text, [c for c, _ in judged])
+    own = {c.name for (c, _), scope in zip(judged, scopes, strict=True) if scope == sex}
+    kept: list[tuple[Measurement, _Judgement]] = []
+    for (c, j), scope in zip(judged, scopes, strict=True):
+        if sex and scope and scope != sex:
+            if c.name in own:
+                continue
+            j = _Judgement(
+                _Outcome.POSSIBLE, j.patient, f"limit for {scope}s; the patient's unread"
+            )
+        kept.append((c, j))
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for n, (c, _) in enumerate(kept):
+        if (c.low is None) != (c.high is None):
+            groups.setdefault((c.name, c.high is None), []).append(n)
+    dropped: set[int] = set()
+    for members in groups.values():
+        bounds = {(kept[n][0].low, kept[n][0].high) for n in members}
+        if len(bounds) > 1 and len({kept[n][1].outcome for n in members}) > 1:
+            c, j = kept[members[0]]
+            note = "limits for different subgroups disagree; the patient's is not known"
+            kept[members[0]] = (c, _Judgement(_Outcome.POSSIBLE, j.patient, note))
+            dropped.update(members[1:])
+    return [pair for n, pair in enumerate(kept) if n not in dropped]
 
 
 _RANK = {Status.NOT_MET: 0, Status.UNKNOWN: 1, Status.MET: 2}

@@ -429,6 +429,24 @@ _FINDING = re.compile(
     rf"(?:\s*(?:\(|with|at|of|to)\s*(?P<v>{NUM})\s*(?P<u>{units.UNIT_PATTERN})?)?",
     re.I,
 )
+# ... or as phrases that describe the condition without naming it.
+_FINDING_PHRASES = (
+    (
+        re.compile(
+            r"\bdepressed mood\b|\bmood\b[^.;]{0,25}?\bdepressed\b|\bfeelings? of sadness\b",
+            re.I,
+        ),
+        "depression",
+    ),
+)
+# A lesion said with its site after it: "severe stenosis in the left internal carotid
+# artery" is internal carotid artery stenosis.
+_SITE_LESION = re.compile(
+    r"\b(?P<lesion>stenosis|occlusion|thrombosis|aneurysm|dissection|regurgitation)\s+"
+    r"(?:of|in)\s+(?:the\s+)?(?:(?:left|right|bilateral|proximal|distal)\s+)?"
+    r"(?P<site>(?:[a-z]+\s+){0,2}?(?:arter(?:y|ies)|valve|veins?|aorta))\b",
+    re.I,
+)
 _PREGNANT = re.compile(
     r"\b(?:is|currently|now|she is)\s+(?:\d+\s*(?:weeks?|months?)\s+)?pregnant\b|"
     r"\bpregnant (?:woman|women|patient|female|lady)\b|\bG\d+\s*P\d+\b[^.]{0,40}?"
@@ -539,10 +557,12 @@ def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[
         (absent if ctx.negated else present).setdefault(key, surface)
     if generic and not any(_names_neoplasm(key) for key in present):
         present.setdefault(_NEOPLASM_KEY, generic[0])  # no other name for it in the note
-    for m in _FINDING.finditer(text):
+    findings = [(m, _FINDING_WORDS[m.group("word").lower()][0]) for m in _FINDING.finditer(text)]
+    findings += [(m, name) for pattern, name in _FINDING_PHRASES for m in pattern.finditer(text)]
+    findings += [(m, f"{m['site']} {m['lesion']}".lower()) for m in _SITE_LESION.finditer(text)]
+    for m, name in findings:
         ctx = finder.context(m.start(), m.end())
         if not (ctx.family or ctx.hedged):
-            name = _FINDING_WORDS[m.group("word").lower()][0]
             (absent if ctx.negated else present).setdefault(concept_key(name), name)
     # "no pain" beside "severe bone pain": the note contradicts itself; the finding wins
     return list(present.values()), [

@@ -68,6 +68,12 @@ _STOPWORD_TEXT = """
 # slow to search, and they only blur the ranking. Diagnoses keep them inside their groups.
 _TELLING = frozenset({"chronic", "active", "type", "abnormality", "abnormalities"})
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split()) | (lexicon.GENERIC_TOKENS - _TELLING) | {"like"}
+# The routine panel a note reports (blood count, chemistry, coagulation, urinalysis) says
+# little about which trials fit; its rare abbreviations would take the query's places.
+_ROUTINE_LABS = frozenset(
+    "hgb hb hct plt wbc wbcs rbc rbcs mcv mch mchc rdw bun cr na cl hco3 meq inr ptt pt alk "  # noqa: SIM905
+    "ast alt ldh glc hpf lpf ua".split()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +207,12 @@ def query_expression(
     found = " ".join(text[hit.start : hit.end] for hit in gazetteer().find(text))
     terms.extend(note_words(found))
     terms.extend(_informative(note_words(text)))
+    denied = _denied_words(profile)
     kept: list[str] = []
     length = 0
     for term in dict.fromkeys(terms):
+        if term in denied or term in _ROUTINE_LABS:
+            continue
         if len(kept) == limit or length + len(term) + 4 > _MAX_QUERY_CHARS:
             break
         kept.append(term)
@@ -211,6 +220,21 @@ def query_expression(
     if not kept:
         raise ProfileError(["diagnoses: needs at least one diagnosis (or a note) to rank trials"])
     return " OR ".join(kept)
+
+
+def _denied_words(profile: Profile) -> frozenset[str]:
+    """Words of the conditions the patient is said not to have ("He denied dyspnea, headache,
+    chest pain"): searching for them finds trials on what the patient is free of. Only plain
+    vocabulary names count ("negative for obstructive pancreatitis" leaves pancreatitis
+    open), and never a word a present diagnosis uses."""
+    present = {t for d in profile.diagnoses for t in tokenize(d)}
+    denied = {
+        t
+        for absent in profile.absent_conditions
+        if any(h.start == 0 and h.end == len(absent) for h in gazetteer().find(absent))
+        for t in tokenize(absent)
+    }
+    return frozenset(denied - present)
 
 
 def bm25_hits(store: Store, request: SearchRequest, limit: int) -> list[search_layer.Hit]:
