@@ -17,6 +17,7 @@ from alembic.script import ScriptDirectory
 
 from trialatlas.ingest import prepare, prepare_unit
 from trialatlas.records.readers import read_units
+from trialatlas.search import SearchRequest, search
 from trialatlas.store import open_store
 from trialatlas.store.base import Change, PreparedStudy
 from trialatlas.store.fts5_words import words
@@ -129,6 +130,67 @@ def test_db_upgrade_brings_a_0001_database_to_head(
     assert options is None
 
 
+def indexes(url: str) -> dict[str, str]:
+    """Every index of the store's tables: name -> definition."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_0003_drops_unused_indexes_and_goes_down_again(
+    empty_postgres_database: Callable[[str], str],
+) -> None:
+    """0003 drops the two indexes no statement uses; going down restores both."""
+    from alembic import command
+
+    url = empty_postgres_database("to_0003")
+    config = _alembic_config(url)
+    command.upgrade(config, "0002")
+    before = indexes(url)
+    command.upgrade(config, "0003")
+    assert before.keys() - indexes(url).keys() == {"study_by_last_update", "location_by_point"}
+    command.downgrade(config, "0002")
+    assert indexes(url) == before
+
+
+def numbered_studies(n: int, start: int = 0) -> list[PreparedStudy]:
+    return [study(f"NCT{k:08d}", title=f"Heart trial {k}") for k in range(start, start + n)]
+
+
+def test_searches_during_an_ingest_stay_right(postgres_url: str) -> None:
+    """A reader searching while batches are written sees whole batches, in order, and never
+    an error: each search reads one snapshot (its full-text matches were several, and a
+    commit between them gave ids past the expression's)."""
+    writer, reader = open_store(postgres_url), open_store(postgres_url)
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                seen.append(search(reader, SearchRequest(term="heart")).total)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        with writer.bulk():
+            for start in range(0, 100, 20):
+                writer.write(numbered_studies(20, start))
+    finally:
+        done.set()
+        thread.join()
+    assert errors == []
+    assert seen == sorted(seen) and {n % 20 for n in seen} <= {0}
+    assert search(reader, SearchRequest(term="heart")).total == 100
+    writer.close()
+    reader.close()
+
+
 def test_upgrade_sql_is_printed_for_review(empty_postgres_database: Callable[[str], str]) -> None:
     printed = cli("db", "upgrade", "--sql", "--database", empty_postgres_database("for_sql"))
     assert printed.returncode == 0, printed.stderr
@@ -146,9 +208,10 @@ def test_concurrent_writers_take_turns(postgres_url: str) -> None:
     def writer(status: str) -> None:
         store = open_store(postgres_url)
         try:
-            for start in range(0, len(ids), 10):
-                store.write([study(n, status) for n in ids[start : start + 10]])
-                store.write([study(n, status) for n in ids[start : start + 10]])  # again
+            with store.bulk():
+                for start in range(0, len(ids), 10):
+                    store.write([study(n, status) for n in ids[start : start + 10]])
+                    store.write([study(n, status) for n in ids[start : start + 10]])  # again
         except BaseException as exc:
             errors.append(exc)
         finally:

@@ -142,6 +142,9 @@ class PostgresSearch(SQLiteSearch):
     def _matches(self, expression: str) -> tuple[np.ndarray, np.ndarray]:
         full, *by_class = expression.split("\n")
         with self.store.reading() as conn, conn.transaction():
+            # One snapshot for every match: a write committing between them would give a
+            # class match ids past the whole expression's (IndexError on `scores`)
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             # A scan reads every vector from TOAST; the planner, blind to that, would pick
             # one over the GIN index for small tables or broad queries.
             conn.execute("SET LOCAL enable_seqscan = off")

@@ -40,7 +40,7 @@ import struct
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC
 from typing import Any
 
@@ -61,7 +61,7 @@ from trialatlas.store.batch import (
 )
 from trialatlas.store.fts5_words import words
 
-SCHEMA_REVISION = "0002"  # the newest migration under migrations/versions
+SCHEMA_REVISION = "0003"  # the newest migration under migrations/versions
 READ_DATABASE_ENV = "TRIALATLAS_READ_DATABASE"
 POOL_SIZE_ENV = "TRIALATLAS_PG_POOL_SIZE"
 POOL_SIZE = 8
@@ -93,6 +93,9 @@ MAX_POSITION = 16383  # tsvector input clamps later positions to this one (MAXEN
 MAX_POSITIONS = 256  # and keeps this many of a lexeme's positions, the first (MAXNUMPOS)
 # A lexeme's terminating NUL, then its position count and positions as network-order uint16s
 _POSITIONS = [struct.Struct(f">x{n + 1}H").pack for n in range(MAX_POSITIONS + 1)]
+# The same for a lexeme found once, by its position (weight bits included): most are, and
+# looking them up cut search_vector's time by 7% (448 -> 415 us a synthetic study; 2.5 MB)
+_ONCE = [_POSITIONS[1](1, p) for p in range(1 << 16)]
 
 
 def search_vector(index_text: Sequence[str]) -> bytes:
@@ -119,7 +122,10 @@ def search_vector(index_text: Sequence[str]) -> bytes:
         # and str order (code points) is its bytewise order of the UTF-8
         ordered = sorted(found)
         names.append(code + f"\0{code}".join(ordered))
-        positions += [_POSITIONS[len(p)](len(p), *p) for p in map(found.__getitem__, ordered)]
+        positions += [
+            _ONCE[p[0]] if len(p) == 1 else _POSITIONS[len(p)](len(p), *p)
+            for p in map(found.__getitem__, ordered)
+        ]
     vector = [b""] * (2 * len(positions) + 1)  # the count, then each lexeme and its positions
     vector[0] = len(positions).to_bytes(4, "big")
     if positions:
@@ -225,6 +231,7 @@ class PostgresStore:
     # Building the tsvector is most of the client's work per study: the ingest runs it
     # in its worker processes (a staticmethod, so it pickles as the function alone).
     index_form = staticmethod(search_vector)
+    document_form = None  # jsonb, which PostgreSQL compresses itself (TOAST)
 
     def __init__(self, url: str, read_url: str | None = None) -> None:
         self.url = url
@@ -263,7 +270,7 @@ class PostgresStore:
                     study = entry.study
                     copy.write_row((
                         study.nct_id, entry.version, study.content_hash, study.location,
-                        list(entry.changed_modules), study.document_json.decode(),
+                        list(entry.changed_modules), study.document.decode(),
                     ))  # fmt: skip
             links: Counter[tuple[str, str, str]] = Counter()
             for nct_id, (_, version) in plan.replaced.items():
@@ -390,6 +397,9 @@ class PostgresStore:
         sql = count_sql(column)
         with self.reading() as conn:
             return [(value, n) for value, n in conn.execute(sql) if n]
+
+    def bulk(self) -> AbstractContextManager[None]:
+        return nullcontext()  # each write is complete when it returns
 
     def optimize(self) -> None:
         """After an ingest: merge the full-text index's pending list, which every search
