@@ -102,28 +102,27 @@ def _belongs_to(db: sqlite3.Connection, instance: int) -> bool:
 class TextIndexer:
     """Brings a store's text index up to the store's generations, in a thread of its own.
 
-    `index_through` queues a generation and returns at once (a second call waits while
-    one is still queued, so memory stays flat); `wait` returns when all queued work is
-    done and raises what went wrong in the thread.
+    `index_through` queues a generation and returns at once (a second call waits while one
+    is still queued, so memory stays flat); `close` returns when the queued work is done.
+    Both raise what went wrong in the thread.
     """
 
     def __init__(self, store: Path) -> None:
         self._store_path = store
         self._jobs: queue.Queue[tuple[int, Texts] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
+        # a daemon: should its store never be closed, exiting still works (and SQLite rolls
+        # back the transaction it may be in)
         self._thread = threading.Thread(target=self._run, name="trialatlas-text-index")
+        self._thread.daemon = True
         self._thread.start()
 
     def index_through(self, generation: int, texts: Texts) -> None:
         self._raise_error()
         self._jobs.put((generation, texts))
 
-    def wait(self) -> None:
-        self._jobs.join()
-        self._raise_error()
-
     def close(self) -> None:
-        """Finish the queued work and stop; raises what went wrong in the thread."""
+        """Finish the queued work and stop."""
         self._jobs.put(None)
         self._thread.join()
         self._raise_error()
@@ -133,23 +132,29 @@ class TextIndexer:
             raise RuntimeError(f"indexing the full text failed: {self._error}") from self._error
 
     def _run(self) -> None:
+        """Take jobs until told to stop; after an error only drain them, so no caller
+        blocks on a full queue."""
+        connections: tuple[sqlite3.Connection, sqlite3.Connection] | None = None
+        try:
+            while (job := self._jobs.get()) is not None:
+                if self._error is not None:
+                    continue
+                try:
+                    connections = connections or self._connect()
+                    self._catch_up(*connections, *job)
+                except BaseException as exc:  # raised to the writer by index_through / close
+                    self._error = exc
+        finally:
+            for db in connections or ():
+                db.close()
+
+    def _connect(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+        """A connection to the store, to read it, and one to the text index, to write it."""
         store = sqlite3.connect(self._store_path, isolation_level=None)
         store.execute("PRAGMA busy_timeout = 30000")
         fts = _connect(text_index_path(self._store_path))
         fts.execute("PRAGMA cache_size = -262144")  # 256 MiB: segment merges reread pages
-        try:
-            while (job := self._jobs.get()) is not None:
-                try:
-                    if self._error is None:
-                        self._catch_up(store, fts, *job)
-                except BaseException as exc:  # raised to the writer by index_through / wait
-                    self._error = exc
-                finally:
-                    self._jobs.task_done()
-            self._jobs.task_done()
-        finally:
-            store.close()
-            fts.close()
+        return store, fts
 
     def _catch_up(
         self, store: sqlite3.Connection, fts: sqlite3.Connection, generation: int, texts: Texts
