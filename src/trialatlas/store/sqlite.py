@@ -15,7 +15,6 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from trialatlas.records.document import compress, decode, study_columns
 from trialatlas.search.synonyms import link_rows
 from trialatlas.store.base import Change, PreparedStudy, VersionInfo, count_sql
 from trialatlas.store.batch import STUDY_COLUMNS, BatchPlan, Stored, plan_batch, study_row
+from trialatlas.store.sqlite_files import connect, run_schema
 from trialatlas.store.text_index import TextIndexer, Texts, prepare_text_index, text_index_path
 
 SCHEMA_VERSION = 3  # PRAGMA user_version of schema_sqlite.sql
@@ -52,15 +52,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout = 30000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        # Checkpoint every ~40 MB of WAL rather than every 4 MB: a bulk ingest rewrites the
-        # same index pages into the database file less often (about 5% of its write time).
-        # Only a connection that commits checkpoints, so readers are unaffected.
-        self._db.execute("PRAGMA wal_autocheckpoint = 10000")
-        self._db.execute("PRAGMA journal_size_limit = 67108864")
+        self._db = connect(self.path)
         self._db.execute("PRAGMA cache_size = -262144")  # 256 MiB
         self._db.execute("PRAGMA foreign_keys = ON")
         schema = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -86,13 +78,10 @@ class SQLiteStore:
             self._index_text(generation, {})
 
     def _create_schema(self) -> None:
-        sql = resources.files("trialatlas.store").joinpath("schema_sqlite.sql").read_text()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in sql.split(";\n"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                run_schema(self._db, "schema_sqlite.sql")
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")

@@ -19,11 +19,11 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from trialatlas.records.document import decode
 from trialatlas.records.index_text import FIELD_NAMES, index_text
+from trialatlas.store.sqlite_files import connect, run_schema
 
 SUFFIX = "-fts"
 SCHEMA_VERSION = 1  # PRAGMA user_version of schema_text.sql
@@ -52,20 +52,10 @@ def text_index_path(store: Path) -> Path:
     return store.with_name(store.name + SUFFIX)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA busy_timeout = 30000")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA wal_autocheckpoint = 10000")  # as the store: see store/sqlite.py
-    db.execute("PRAGMA journal_size_limit = 67108864")
-    return db
-
-
 def prepare_text_index(store: Path, instance: int) -> bool:
     """Create the index file of the store with this instance number, or empty one left by
     another store; True when it was (re)made empty."""
-    db = _connect(text_index_path(store))
+    db = connect(text_index_path(store))
     try:
         if _belongs_to(db, instance):  # the usual case, without taking the write lock
             return False
@@ -76,10 +66,7 @@ def prepare_text_index(store: Path, instance: int) -> bool:
                 return False
             for table in ("study_fts", "indexed", "text_state"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
-            sql = resources.files("trialatlas.store").joinpath("schema_text.sql").read_text()
-            for statement in sql.replace("{fts_columns}", ", ".join(FIELD_NAMES)).split(";\n"):
-                if statement.strip():
-                    db.execute(statement)
+            run_schema(db, "schema_text.sql", fts_columns=", ".join(FIELD_NAMES))
             db.execute(
                 "INSERT INTO text_state VALUES ('instance', ?), ('generation', 0)", (instance,)
             )
@@ -152,7 +139,7 @@ class TextIndexer:
         """A connection to the store, to read it, and one to the text index, to write it."""
         store = sqlite3.connect(self._store_path, isolation_level=None)
         store.execute("PRAGMA busy_timeout = 30000")
-        fts = _connect(text_index_path(self._store_path))
+        fts = connect(text_index_path(self._store_path))
         fts.execute("PRAGMA cache_size = -262144")  # 256 MiB: segment merges reread pages
         return store, fts
 
