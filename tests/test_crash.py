@@ -40,6 +40,16 @@ def _consistent(path: Path, *, text_complete: bool) -> int:
     return studies
 
 
+def _by_value_indexes(path: Path) -> set[str]:
+    """Which of the indexes a load into an empty store builds at its end are there."""
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        return {"study_term_by_value", "location_by_city"} & {name for (name,) in rows}
+    finally:
+        db.close()
+
+
 def _count(path: Path) -> int:
     db = sqlite3.connect(path, timeout=1)
     try:
@@ -74,8 +84,10 @@ def test_sigkill_mid_ingest_then_rerun(ctgov_dir: Path, tmp_path: Path) -> None:
     assert reads > 5
     partial = _consistent(database, text_complete=False)
     assert 2000 <= partial < 6786
+    assert _by_value_indexes(database) == set(), "the load was killed before building them"
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.startswith(f"{6786 - partial:,} added, 0 updated, {partial:,} unchanged")
     assert _consistent(database, text_complete=True) == 6786
+    assert _by_value_indexes(database) == {"study_term_by_value", "location_by_city"}

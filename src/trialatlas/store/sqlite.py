@@ -4,7 +4,8 @@ with its full-text index in a second file beside it (store/text_index.py).
 Each `write` is one transaction covering documents, versions, columns, facet terms and
 synonym evidence; a process killed mid-ingest leaves the last committed batch and nothing
 half-written. The text index follows: at once for a single write, and during a `bulk` run
-(an ingest) on a thread of its own, a batch behind.
+(an ingest) on a thread of its own, a batch behind. A `bulk` run into an empty store builds
+the indexes that take entries in random order at its end instead (see `_LOAD_DEFERRED`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ _INSERT_STUDY = (
 )
 _INSERT_TERM = "INSERT INTO study_term VALUES (?, ?, ?)"
 _INSERT_LOCATION = "INSERT INTO location VALUES (?, ?, ?, ?, ?, ?, ?)"
+# Indexes whose entries arrive in random order (by facet value, by city), so that each
+# insert lands on a page of its own. A bulk load into an empty store drops them and builds
+# them, sorted, at its end: at 91,244 studies the load took 34.2 s plus 2.5 s for the build,
+# against 41.4 s keeping them. Queries stay right meanwhile, only slower; whichever write
+# comes next after an interrupted load builds them (the schema script creates what's missing).
+_LOAD_DEFERRED = ("study_term_by_value", "location_by_city")
+_DEFERRED_MISSING = (
+    "(SELECT count(*) FROM main.sqlite_master WHERE type = 'index' AND name IN"
+    f" ({', '.join(repr(name) for name in _LOAD_DEFERRED)})) < {len(_LOAD_DEFERRED)}"
+)
 _ADD_LINKS = (
     "INSERT INTO term_link VALUES (?, ?, ?, ?)"
     " ON CONFLICT (kind, a, b) DO UPDATE SET n = n + excluded.n"
@@ -71,6 +82,7 @@ class SQLiteStore:
         self._db.execute("ATTACH DATABASE ? AS fts", (str(text_index_path(self.path)),))
         self._indexer: TextIndexer | None = None
         self._bulk = False
+        self._loading = False  # in a bulk load into an empty store, its indexes dropped
         if rebuild:  # the file was missing or another store's: index every study now
             (generation,) = self._db.execute(
                 "SELECT value FROM search_state WHERE key = 'generation'"
@@ -78,10 +90,16 @@ class SQLiteStore:
             self._index_text(generation, {})
 
     def _create_schema(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                run_schema(db, "schema_sqlite.sql")
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+        """Commit what the block does, or roll all of it back."""
+        self._db.execute(begin)
         try:
-            if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                run_schema(self._db, "schema_sqlite.sql")
+            yield self._db
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -97,8 +115,9 @@ class SQLiteStore:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         # Deferred, with a write first: BEGIN IMMEDIATE would also lock the attached text
         # index, which the indexer thread writes meanwhile.
-        db.execute("BEGIN")
-        try:
+        with self._transaction():
+            if not self._loading:
+                self._build_deferred_indexes()
             generation = db.execute(
                 "UPDATE search_state SET value = value + 1 WHERE key = 'generation' RETURNING value"
             ).fetchone()[0]
@@ -109,27 +128,44 @@ class SQLiteStore:
                 orjson.dumps(e.changed_modules).decode(), e.study.document,
             ) for e in plan.versions])  # fmt: skip
             texts = self._write_current(plan, generation)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self._index_text(generation, texts)
         return plan.changes
 
     @contextlib.contextmanager
     def bulk(self) -> Iterator[None]:
         """Writes in this context return before their text is indexed: the indexer thread
-        indexes one batch while the next is written. Leaving waits for it."""
+        indexes one batch while the next is written. Into an empty store, the indexes of
+        `_LOAD_DEFERRED` are built at the end. Leaving waits for both."""
+        self._loading = self._drop_deferred_indexes()
         self._bulk = True
         try:
             yield
         except BaseException:
-            self._bulk = False
             with contextlib.suppress(Exception):  # the run's own error is the one to see
-                self._await_text_index()
+                self._end_bulk()
             raise
-        self._bulk = False
-        self._await_text_index()
+        self._end_bulk()
+
+    def _end_bulk(self) -> None:
+        self._bulk = self._loading = False
+        try:
+            with self._transaction():
+                self._build_deferred_indexes()
+        finally:
+            self._await_text_index()  # it indexes the last batch meanwhile, on its thread
+
+    def _drop_deferred_indexes(self) -> bool:
+        """Drop the `_LOAD_DEFERRED` indexes if the store is empty; True when dropped."""
+        with self._transaction() as db:
+            empty = not db.execute("SELECT EXISTS (SELECT 1 FROM study)").fetchone()[0]
+            for name in _LOAD_DEFERRED if empty else ():
+                db.execute(f"DROP INDEX IF EXISTS main.{name}")
+        return empty
+
+    def _build_deferred_indexes(self) -> None:
+        """Inside a transaction: build whichever `_LOAD_DEFERRED` index is missing."""
+        if self._db.execute(f"SELECT {_DEFERRED_MISSING}").fetchone()[0]:
+            run_schema(self._db, "schema_sqlite.sql")  # idempotent: creates only what's missing
 
     def _index_text(self, generation: int, texts: Texts) -> None:
         """Bring the text index up to `generation` (outside `bulk`, before returning),
