@@ -71,3 +71,16 @@ def test_workers_and_one_process_store_the_same(tmp_path: Path) -> None:
     assert documents[0] == documents[1]
     for store in stores:
         store.close()
+
+
+def test_progress_says_when_every_record_is_in_and_the_indexes_are_being_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "WRITE_BATCH", 5)
+    store = SQLiteStore(tmp_path / "t.db")
+    seen: list[tuple[str, int]] = []
+    report = ingest(store, [DEMO], on_progress=lambda r: seen.append((r.stage, r.processed)))
+    store.close()
+    assert [stage for stage, _ in seen[:-1]] == ["ingest"] * (len(seen) - 1)
+    assert seen[-1] == ("indexing", report.processed)
+    assert 5 < report.processed == report.added

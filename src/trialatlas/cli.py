@@ -96,7 +96,7 @@ def ingest(paths: tuple[Path, ...], workers: int, quiet: bool, store: Store) -> 
     started = time.perf_counter()
     with Progress(
         SpinnerColumn(),
-        TextColumn("ingest"),
+        TextColumn("{task.fields[stage]}"),
         TextColumn("{task.completed:,} records"),
         TextColumn("[cyan]{task.fields[rate]:,.0f}/s"),
         TextColumn("[red]{task.fields[failed]} failed"),
@@ -105,7 +105,7 @@ def ingest(paths: tuple[Path, ...], workers: int, quiet: bool, store: Store) -> 
         disable=quiet,
         transient=True,
     ) as progress:
-        task = progress.add_task("ingest", total=None, rate=0.0, failed=0)
+        task = progress.add_task("ingest", total=None, rate=0.0, failed=0, stage="ingest")
 
         def on_progress(report: Any) -> None:
             elapsed = max(time.perf_counter() - started, 1e-9)
@@ -114,6 +114,7 @@ def ingest(paths: tuple[Path, ...], workers: int, quiet: bool, store: Store) -> 
                 completed=report.processed,
                 rate=report.processed / elapsed,
                 failed=len(report.failures),
+                stage=report.stage,
             )
 
         report = run_ingest(store, paths, workers=workers, on_progress=on_progress)

@@ -53,6 +53,7 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     failures: list[ReadFailure] = field(default_factory=list)
+    stage: str = "ingest"  # then "indexing": the store finishing its indexes, records all in
 
     @property
     def processed(self) -> int:
@@ -250,6 +251,9 @@ def ingest(
             if len(pending) >= WRITE_BATCH:
                 flush()
         flush()
+        report.stage = "indexing"  # leaving bulk() can take a while: say what it waits for
+        if on_progress:
+            on_progress(report)
     if report.added or report.updated:
         store.optimize()
     return report
