@@ -87,14 +87,20 @@ def test_an_index_left_behind_catches_up_at_the_next_write(
     assert now[0] == now[1]
 
 
-def test_a_deleted_index_is_rebuilt_when_the_store_opens(tmp_path: Path) -> None:
+def test_a_deleted_index_is_rebuilt_when_the_store_opens(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "store.db"
     store = SQLiteStore(path)
     write(store, study(1, "Narwhal study"), study(2, "Okapi study"))
     store.close()
+    assert not caplog.records
     for suffix in ("", "-wal", "-shm"):
         Path(f"{text_index_path(path)}{suffix}").unlink(missing_ok=True)
     store = SQLiteStore(path)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path} had no text index of its own: indexing 2 studies (about 4,000 a second)"
+    ]
     try:
         assert found(store, "narwhal OR okapi") == ["NCT00000001", "NCT00000002"]
     finally:

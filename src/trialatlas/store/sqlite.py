@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ from trialatlas.store.sqlite_files import connect, run_schema
 from trialatlas.store.text_index import TextIndexer, Texts, prepare_text_index, text_index_path
 
 SCHEMA_VERSION = 3  # PRAGMA user_version of schema_sqlite.sql
+log = logging.getLogger(__name__)
 _INSERT_STUDY = (
     f"INSERT INTO study (rowid, {', '.join(STUDY_COLUMNS)}) "
     f"VALUES (?, {', '.join('?' * len(STUDY_COLUMNS))})"
@@ -78,12 +80,17 @@ class SQLiteStore:
         instance = self._db.execute(
             "SELECT value FROM search_state WHERE key = 'instance'"
         ).fetchone()[0]
-        rebuild = prepare_text_index(self.path, instance) and self.count() > 0
+        studies = self.count()
+        rebuild = prepare_text_index(self.path, instance) and studies > 0
         self._db.execute("ATTACH DATABASE ? AS fts", (str(text_index_path(self.path)),))
         self._indexer: TextIndexer | None = None
         self._bulk = False
         self._loading = False  # in a bulk load into an empty store, its indexes dropped
         if rebuild:  # the file was missing or another store's: index every study now
+            log.warning(  # a store restored from a backup waits here: minutes at 500k studies
+                "%s had no text index of its own: indexing %s studies (about 4,000 a second)",
+                self.path, f"{studies:,}",
+            )  # fmt: skip
             (generation,) = self._db.execute(
                 "SELECT value FROM search_state WHERE key = 'generation'"
             ).fetchone()
