@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from trialatlas.records import detail
 from trialatlas.records.detail import STATUS_LABELS
 from trialatlas.records.document import NCT_ID, age_in_days
 
@@ -40,19 +41,9 @@ class QueryError(ValueError):
 OPEN_STATUSES = frozenset(
     {"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"}
 )
-PHASE_LABELS = {
-    "EARLY_PHASE1": "Early Phase 1",
-    "PHASE1": "Phase 1",
-    "PHASE2": "Phase 2",
-    "PHASE3": "Phase 3",
-    "PHASE4": "Phase 4",
-    "NA": "Not Applicable",
-}
-STUDY_TYPE_LABELS = {
-    "INTERVENTIONAL": "Interventional",
-    "OBSERVATIONAL": "Observational",
-    "EXPANDED_ACCESS": "Expanded access",
-}
+# The detail page's labels, but a filter spells out "Not Applicable" as ClinicalTrials.gov's does
+PHASE_LABELS = {**detail.PHASE_LABELS, "NA": "Not Applicable"}
+STUDY_TYPE_LABELS = detail.STUDY_TYPE_LABELS
 SEX_LABELS = {"FEMALE": "Female", "MALE": "Male"}
 AGE_GROUP_LABELS = {
     "CHILD": "Child (birth–17)",
