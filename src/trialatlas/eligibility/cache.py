@@ -8,6 +8,10 @@ any change to the parser or extractor (a new rule, a new vocabulary) misses, so 
 are never served. Loaded analyses go into the extractor's in-process LRU, where
 ``match_study`` finds them.
 
+Texts in no cache (a fresh cache meets hundreds per patient) are analysed in this process
+and, when there are many, also in one worker process started on first need (`serve`): the
+analyses are pure functions of the text, so which process made one does not change it.
+
 The file lives in ``$TRIALATLAS_CACHE_DIR`` (default ``$XDG_CACHE_HOME/trialatlas`` or
 ``~/.cache/trialatlas``); when it cannot be opened the cache works in memory only.
 """
@@ -19,11 +23,16 @@ import hashlib
 import os
 import pickle
 import sqlite3
+import subprocess
+import sys
 import threading
 import zlib
+from collections import deque
 from collections.abc import Iterable
 from importlib import resources
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from trialatlas.eligibility import extract
 from trialatlas.eligibility.extract import CriteriaAnalysis, analyze_criteria
@@ -35,6 +44,20 @@ _ANALYSIS_SOURCES = (
     "vocabulary.py", "vocabulary.json",
 )  # fmt: skip
 _CHUNK = 500
+# Fewer missing texts than this are not worth a worker's round trip; a worker task is small,
+# so that this process (taking tasks from the back) and the worker (from the front) meet
+# near the middle whatever their speeds.
+_PARALLEL_MIN = 4
+_TASK = 1
+_IN_FLIGHT = 2  # tasks sent ahead, so that the worker never waits for this process
+_READY = "ready"
+# Analysed once when a worker starts, so that imports, the gazetteer and pint are loaded
+# before it takes real tasks.
+_WARM_UP_TEXT = (
+    "Inclusion Criteria:\n- Adults aged 18 to 75 years with type 2 diabetes mellitus\n"
+    "- Platelets >= 100,000/mm3 and creatinine < 1.5 mg/dL\n"
+    "Exclusion Criteria:\n- Pregnant or breastfeeding women\n- Prior chemotherapy within 4 weeks"
+)
 
 
 @functools.cache
@@ -88,8 +111,7 @@ class CriteriaCache:
         found = self._load(list(wanted))
         for analysis in found.values():
             extract.remember(analysis)
-        missing = [(k, analyze_criteria(text)) for k, text in wanted.items() if k not in found]
-        self._save(missing)
+        self._save(_analysed([(k, text) for k, text in wanted.items() if k not in found]))
 
     def analysis(self, text: str) -> CriteriaAnalysis:
         """The analysis of one criteria text, through the cache."""
@@ -110,13 +132,9 @@ class CriteriaCache:
                 found.update((key, pickle.loads(zlib.decompress(body))) for key, body in rows)
         return found
 
-    def _save(self, analyses: list[tuple[bytes, CriteriaAnalysis]]) -> None:
-        if self._db is None or not analyses:
+    def _save(self, rows: list[tuple[bytes, bytes]]) -> None:
+        if self._db is None or not rows:
             return
-        rows = [
-            (key, zlib.compress(pickle.dumps(_bare(analysis), pickle.HIGHEST_PROTOCOL), 1))
-            for key, analysis in analyses
-        ]
         with self._lock:
             try:
                 with self._db:
@@ -125,9 +143,157 @@ class CriteriaCache:
                 pass  # another process holds the write lock too long: keep them in memory only
 
 
-def _bare(analysis: CriteriaAnalysis) -> CriteriaAnalysis:
-    """The analysis without what consumers memoised on it (rebuilt cheaply after loading)."""
-    return CriteriaAnalysis(analysis.key, analysis.parsed, analysis.items)
+def _body(analysis: CriteriaAnalysis) -> bytes:
+    """The stored form of an analysis, without what consumers memoised on it (rebuilt
+    cheaply after loading)."""
+    bare = CriteriaAnalysis(analysis.key, analysis.parsed, analysis.items)
+    return zlib.compress(pickle.dumps(bare, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _analysed(todo: list[tuple[bytes, str]]) -> list[tuple[bytes, bytes]]:
+    """Rows (key, body) of texts in no cache, each analysis also put in the LRU.
+
+    With many, the worker takes tasks from the front while this process analyses from the
+    back, until they meet; whatever the worker cannot do (it died) is done here.
+    """
+    if len(todo) < _PARALLEL_MIN or not _worker_lock.acquire(blocking=False):
+        return _here(todo)  # few, or another thread has the worker
+    try:
+        worker = _worker()
+        if worker is None:
+            return _here(todo)
+        tasks = [todo[start : start + _TASK] for start in range(0, len(todo), _TASK)]
+        rows: list[tuple[bytes, bytes]] = []
+        sent: deque[list[tuple[bytes, str]]] = deque()
+        front, back = 0, len(tasks)
+        try:
+            while True:
+                while sent and worker.answered():
+                    rows.extend(_received(sent.popleft(), worker.receive()))
+                while front < back and len(sent) < _IN_FLIGHT:
+                    worker.send([text for _, text in tasks[front]])
+                    sent.append(tasks[front])
+                    front += 1
+                if front < back:
+                    back -= 1
+                    rows.extend(_here(tasks[back]))
+                elif sent:
+                    rows.extend(_received(sent.popleft(), worker.receive()))
+                else:
+                    return rows
+        except (OSError, EOFError, pickle.UnpicklingError):  # the worker died: do it here
+            worker.stop()
+            for task in [*sent, *tasks[front:back]]:
+                rows.extend(_here(task))
+            return rows
+    finally:
+        _worker_lock.release()
+
+
+def _here(todo: list[tuple[bytes, str]]) -> list[tuple[bytes, bytes]]:
+    return [(key, _body(analyze_criteria(text))) for key, text in todo]
+
+
+def _received(task: list[tuple[bytes, str]], bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
+    for body in bodies:
+        extract.remember(pickle.loads(zlib.decompress(body)))
+    return [(key, body) for (key, _), body in zip(task, bodies, strict=True)]
+
+
+class _Worker:
+    """A helper process (`serve`) that analyses lists of texts sent down a pipe and answers
+    each with their stored forms. A plain subprocess, not multiprocessing: it never runs
+    this program's main module again, and daemonic processes may start it too."""
+
+    def __init__(self) -> None:
+        paths = os.pathsep.join(path for path in sys.path if path)  # the same trialatlas
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", f"from {__name__} import serve; serve({code_fingerprint()!r})"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": paths},
+        )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        # multiprocessing's framing (length-prefixed pickles) over the child's stdin/stdout
+        self._to = Connection(os.dup(self._process.stdin.fileno()), readable=False)
+        self._from = Connection(os.dup(self._process.stdout.fileno()), writable=False)
+        self._process.stdin.close()
+        self._process.stdout.close()
+        self.ready = False
+        self.dead = False
+
+    def answered(self) -> bool:
+        """Whether an answer is waiting (without blocking)."""
+        return self._from.poll(0)
+
+    def send(self, texts: list[str]) -> None:
+        self._to.send(texts)
+
+    def receive(self) -> Any:
+        return self._from.recv()
+
+    def stop(self) -> None:
+        self.dead = True
+        self._process.kill()
+        self._to.close()
+        self._from.close()
+
+
+_worker_process: _Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def _worker() -> _Worker | None:
+    """The worker once it is up and warm; the first call starts it (None until it is ready).
+    None for good on a single core, or once it has died."""
+    global _worker_process
+    if _worker_process is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        if cores < 2:
+            return None
+        try:
+            _worker_process = _Worker()
+        except OSError:
+            return None
+    worker = _worker_process
+    if worker.dead:
+        return None
+    if not worker.ready:
+        try:
+            if not worker.answered():
+                return None
+            worker.ready = worker.receive() == _READY
+        except (OSError, EOFError, pickle.UnpicklingError):
+            worker.ready = False
+        if not worker.ready:
+            worker.stop()
+            return None
+    return worker
+
+
+def start_worker() -> None:
+    """Start the worker now, in the background: a ranking calls this before its retrieval,
+    so that the worker is warm when the first candidates need analysing."""
+    with _worker_lock:
+        _worker()
+
+
+def serve(fingerprint: str) -> None:
+    """The worker's loop: warm up, say so, then answer until stdin closes. A worker whose
+    code is not the asker's (changed on disk meanwhile) exits at once, unready."""
+    if fingerprint != code_fingerprint():
+        return
+    answers = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # whatever else writes to stdout goes to stderr, not into the answers
+    questions = Connection(0, writable=False)
+    extract.fresh_analysis(_WARM_UP_TEXT)  # imports, the gazetteer and pint, loaded now
+    answers.send(_READY)
+    while True:
+        try:
+            texts = questions.recv()
+        except EOFError:
+            return
+        answers.send([_body(extract.fresh_analysis(text)) for text in texts])
 
 
 _caches: dict[Path | None, CriteriaCache] = {}

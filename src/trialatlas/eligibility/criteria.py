@@ -537,9 +537,14 @@ def _close_siblings(
 
 def _finish(text: str, drafts: list[_Draft], default_kind: Kind) -> tuple[Criterion, ...]:
     has_children = {d.parent for d in drafts if d.parent is not None}
+    # per draft, the kind set by its nearest lead-in ancestor (parents come first)
+    leads: list[Kind | None] = []
     items: list[Criterion] = []
     for index, draft in enumerate(drafts):
-        kind, source = _resolve_kind(index, drafts, default_kind)
+        parent = draft.parent
+        lead = None if parent is None else drafts[parent].lead_kind or leads[parent]
+        leads.append(lead)
+        kind, source = _resolve_kind(lead, draft.section, default_kind)
         body = text[draft.start : draft.end]
         items.append(
             Criterion(
@@ -558,13 +563,11 @@ def _finish(text: str, drafts: list[_Draft], default_kind: Kind) -> tuple[Criter
     return tuple(items)
 
 
-def _resolve_kind(index: int, drafts: list[_Draft], default: Kind) -> tuple[Kind, KindSource]:
-    parent = drafts[index].parent
-    while parent is not None:
-        if drafts[parent].lead_kind is not None:
-            return drafts[parent].lead_kind, KindSource.LEAD_IN
-        parent = drafts[parent].parent
-    section = drafts[index].section
+def _resolve_kind(
+    lead: Kind | None, section: Kind | None, default: Kind
+) -> tuple[Kind, KindSource]:
+    if lead is not None:
+        return lead, KindSource.LEAD_IN
     if section is not None:
         return section, KindSource.HEADER
     return default, KindSource.DEFAULT

@@ -543,6 +543,8 @@ _CHANGE_REACH = 45  # characters before a lab name where a change word makes it 
 _BARE_WEIGHT = re.compile(
     rf"(?P<comp>{COMP})\s*(?P<v1>{NUM})\s*(?P<u1>pounds?|lbs?|kg|kilograms?)\b(?!\s*/)", re.I
 )
+# What _BARE_WEIGHT needs somewhere: a cheap test that spares most items its slow scan.
+_WEIGHT_UNIT = re.compile(r"pound|lb|kg|kilogram", re.I)
 
 
 # Weeks of gestation said value first: "≥35 weeks gestation", "35 or more completed weeks of
@@ -561,6 +563,8 @@ def _overlaps(m: re.Match[str], taken: Sequence[Constraint]) -> bool:
 
 def _gestation(text: str, low: str, taken: list[Measurement]) -> list[Measurement]:
     """Gestational ages said value first, where no named measurement covers the words."""
+    if "week" not in low and "wk" not in low:  # _GESTATION needs one: spare its slow scan
+        return []
     analyte = lexicon.ANALYTE_BY_NAME["gestational_age"]
     found = []
     for m in _GESTATION.finditer(low):
@@ -579,6 +583,8 @@ def _gestation(text: str, low: str, taken: list[Measurement]) -> list[Measuremen
 def _bare_weights(text: str, low: str, taken: list[Measurement]) -> list[Measurement]:
     """Weights by their unit alone, where no named measurement already covers the words
     (and not a change: "weight gain of > 5 kg")."""
+    if not _WEIGHT_UNIT.search(low):
+        return []
     weight = lexicon.ANALYTE_BY_NAME["weight"]
     return [
         _measurement(
@@ -1035,6 +1041,7 @@ _LIST_SEPARATOR = re.compile(r"\s*(?:,|/|\s(?:or|and|and/or))\s*")
 _STARTS_WITH_PREPOSITION = re.compile(rf"\s*(?:{_PREPOSITIONS})\s")
 # "history of or therapy for X": the patient has had X, not only a treatment of it.
 _HISTORY_OR_THERAPY = re.compile(r"\b(?:history of|h/o) or (?:therapy|treatment) for$")
+_HISTORY_OR_THERAPY_REACH = 40  # its longest match and a character: it ends at the end
 _LEAD = re.compile(
     r"\s*(?:(?:history of|h/o|hx of|diagnosis of|diagnoses of|diagnosed with|diagnosed|known|"
     r"co-?infect(?:ion|ed) with|infect(?:ion|ed) with|"
@@ -1136,7 +1143,7 @@ def _chunks(low: str) -> Iterator[tuple[int, int, bool]]:
         yield start, m.start(), incidental
         listed = incidental and _LIST_SEPARATOR.fullmatch(m.group())
         incidental = bool(_AFTER_PREPOSITION.search(m.group() + " ")) or bool(listed)
-        if _HISTORY_OR_THERAPY.search(low, 0, m.end()):
+        if _HISTORY_OR_THERAPY.search(low, max(0, m.end() - _HISTORY_OR_THERAPY_REACH), m.end()):
             incidental = False
         start = m.end()
         incidental = incidental or bool(_STARTS_WITH_PREPOSITION.match(low, start))
@@ -1284,7 +1291,11 @@ _FILLER = re.compile(r"(?:[a-z ]{1,40}:\s*)?(?:see disease characteristics|not s
 
 def extract_item(text: str, context: tuple[str, ...] = ()) -> tuple[Constraint, ...]:
     """All constraints of one criterion text (spans are offsets into ``text``)."""
-    low = view(text)
+    return _extract(text, view(text), context)
+
+
+def _extract(text: str, low: str, context: tuple[str, ...]) -> tuple[Constraint, ...]:
+    """`extract_item` given ``low = view(text)``, which `_item` needs too."""
     if _FILLER.fullmatch(" ".join(low.split())):
         return ()
     finder = ContextFinder(low, terminate_on_with=False)
@@ -1309,8 +1320,8 @@ def extract_item(text: str, context: tuple[str, ...] = ()) -> tuple[Constraint, 
 
 def _item(parsed: ParsedCriteria, criterion: Criterion) -> ItemAnalysis:
     context = tuple(a.clean_text for a in parsed.ancestors(criterion))
-    constraints = extract_item(criterion.text, context)
     low = view(criterion.text)
+    constraints = _extract(criterion.text, low, context)
     permitted = bool(_PERMISSION.search(low[:40]) or _PERMISSION_LAST.search(low)) or any(
         _PERMISSION.search(view(c)) for c in context
     )
@@ -1377,7 +1388,14 @@ def analyze_criteria(text: str, default_kind: Kind = Kind.INCLUSION) -> Criteria
     key = analysis_key(text, default_kind)
     analysis = cached(key)
     if analysis is None:
-        parsed = parse_criteria(text, default_kind)
-        analysis = CriteriaAnalysis(key, parsed, tuple(_item(parsed, c) for c in parsed.criteria))
+        analysis = fresh_analysis(text, default_kind)
         remember(analysis)
     return analysis
+
+
+def fresh_analysis(text: str, default_kind: Kind = Kind.INCLUSION) -> CriteriaAnalysis:
+    """Parse and extract one criteria text, bypassing the LRU (for worker processes, whose
+    analyses go back to the process that asked)."""
+    parsed = parse_criteria(text, default_kind)
+    items = tuple(_item(parsed, c) for c in parsed.criteria)
+    return CriteriaAnalysis(analysis_key(text, default_kind), parsed, items)

@@ -27,6 +27,7 @@ reranking).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import math
@@ -37,7 +38,7 @@ from typing import Any
 
 from trialatlas import search as search_layer
 from trialatlas.eligibility import lexicon
-from trialatlas.eligibility.cache import criteria_cache
+from trialatlas.eligibility.cache import criteria_cache, start_worker
 from trialatlas.eligibility.match import MatchResult, Status, match_study
 from trialatlas.eligibility.profile import Profile, ProfileError
 from trialatlas.eligibility.terms import gazetteer
@@ -54,7 +55,9 @@ NEAR_KM = 160.0  # about 100 miles
 MAX_QUERY_TERMS = 40
 COMMON_SHARE = 0.2  # a note word in more of the registry's records tells retrieval little
 _MAX_QUERY_CHARS = 3800  # the search layer takes at most 200 terms and 4,000 characters
-_BATCH = 100  # candidates whose documents are read and matched together
+# Candidates whose documents are read and criteria analysed together: small, as the last
+# batch's analyses past the point where no candidate can enter the top are wasted.
+_BATCH = 50
 _STOPWORD_TEXT = """
     a about above after again against ago all also am an and any are as at be been before
     being below between both but by can could did do does doing down during each few for from
@@ -391,17 +394,26 @@ def rank_candidates(
     """The best ``limit`` of ``found``, matching only candidates that could still make it."""
     queue = sorted(found, key=lambda c: _sort_key(c, _best_possible(c, weights), any_status))
     kept: list[tuple[tuple[int, float], RankedTrial]] = []
+
+    def hopeless(candidate: Candidate) -> bool:
+        """The queue is in best-possible order: once one cannot enter the top, none can."""
+        best = _sort_key(candidate, _best_possible(candidate, weights), any_status)
+        return len(kept) >= limit and best > kept[limit - 1][0]
+
     for start in range(0, len(queue), _BATCH):
         batch = queue[start : start + _BATCH]
-        best = _sort_key(batch[0], _best_possible(batch[0], weights), any_status)
-        if len(kept) >= limit and best > kept[limit - 1][0]:
-            break  # the queue is in best-possible order: nothing later can enter the top
+        if hopeless(batch[0]):
+            break
         by_id = {c.nct_id: c for c in batch}
         for doc, match in _matched(store, profile, [c.nct_id for c in batch]):
             trial = _ranked(by_id[match.nct_id], doc, match, weights)
-            kept.append((_sort_key(trial.candidate, trial.score, any_status), trial))
-        kept.sort(key=lambda pair: pair[0])
-        del kept[limit:]
+            # after the last equal key: the order a stable sort of the batch would give
+            bisect.insort(
+                kept,
+                (_sort_key(trial.candidate, trial.score, any_status), trial),
+                key=lambda pair: pair[0],
+            )
+            del kept[limit:]
     return [replace(trial, rank=n) for n, (_, trial) in enumerate(kept, 1)]
 
 
@@ -421,6 +433,7 @@ def rank_trials(
     ``note``: the free-text description the profile was read from, if any (its words help
     retrieval). Raises ProfileError when the profile gives nothing to search with.
     """
+    start_worker()
     found = retrieve(
         store, profile, note=note, candidates=candidates, any_status=any_status, near_km=near_km
     )
