@@ -26,7 +26,7 @@ from trialatlas.records.document import compress, decode, study_columns
 from trialatlas.search.synonyms import link_rows
 from trialatlas.store.base import Change, PreparedStudy, VersionInfo, count_sql
 from trialatlas.store.batch import STUDY_COLUMNS, BatchPlan, Stored, plan_batch, study_row
-from trialatlas.store.sqlite_files import connect, run_schema
+from trialatlas.store.sqlite_files import connect, run_schema, transaction
 from trialatlas.store.text_index import TextIndexer, Texts, prepare_text_index, text_index_path
 
 SCHEMA_VERSION = 3  # PRAGMA user_version of schema_sqlite.sql
@@ -97,20 +97,9 @@ class SQLiteStore:
             self._index_text(generation, {})
 
     def _create_schema(self) -> None:
-        with self._transaction("BEGIN IMMEDIATE") as db:
+        with transaction(self._db, "BEGIN IMMEDIATE") as db:
             if db.execute("PRAGMA user_version").fetchone()[0] == 0:
                 run_schema(db, "schema_sqlite.sql")
-
-    @contextlib.contextmanager
-    def _transaction(self, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
-        """Commit what the block does, or roll all of it back."""
-        self._db.execute(begin)
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -122,7 +111,7 @@ class SQLiteStore:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         # Deferred, with a write first: BEGIN IMMEDIATE would also lock the attached text
         # index, which the indexer thread writes meanwhile.
-        with self._transaction():
+        with transaction(self._db):
             if not self._loading:
                 self._build_deferred_indexes()
             generation = db.execute(
@@ -156,14 +145,14 @@ class SQLiteStore:
     def _end_bulk(self) -> None:
         self._bulk = self._loading = False
         try:
-            with self._transaction():
+            with transaction(self._db):
                 self._build_deferred_indexes()
         finally:
             self._await_text_index()  # it indexes the last batch meanwhile, on its thread
 
     def _drop_deferred_indexes(self) -> bool:
         """Drop the `_LOAD_DEFERRED` indexes if the store is empty; True when dropped."""
-        with self._transaction() as db:
+        with transaction(self._db) as db:
             empty = not db.execute("SELECT EXISTS (SELECT 1 FROM study)").fetchone()[0]
             for name in _LOAD_DEFERRED if empty else ():
                 db.execute(f"DROP INDEX IF EXISTS main.{name}")

@@ -3,7 +3,9 @@ to them is set up and how their schema scripts run."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -32,3 +34,15 @@ def run_schema(db: sqlite3.Connection, name: str, **fill: str) -> None:
     for statement in sql.split(";\n"):
         if statement.strip():
             db.execute(statement)
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+    """Commit what the block does, or roll all of it back."""
+    db.execute(begin)
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

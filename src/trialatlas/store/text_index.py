@@ -23,7 +23,7 @@ from pathlib import Path
 
 from trialatlas.records.document import decode
 from trialatlas.records.index_text import FIELD_NAMES, index_text
-from trialatlas.store.sqlite_files import connect, run_schema
+from trialatlas.store.sqlite_files import connect, run_schema, transaction
 
 SUFFIX = "-fts"
 SCHEMA_VERSION = 1  # PRAGMA user_version of schema_text.sql
@@ -59,10 +59,8 @@ def prepare_text_index(store: Path, instance: int) -> bool:
     try:
         if _belongs_to(db, instance):  # the usual case, without taking the write lock
             return False
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db, "BEGIN IMMEDIATE"):
             if _belongs_to(db, instance):  # another process made it meanwhile
-                db.execute("COMMIT")
                 return False
             for table in ("study_fts", "indexed", "text_state"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -70,11 +68,7 @@ def prepare_text_index(store: Path, instance: int) -> bool:
             db.execute(
                 "INSERT INTO text_state VALUES ('instance', ?), ('generation', 0)", (instance,)
             )
-            db.execute("COMMIT")
             return True
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
     finally:
         db.close()
 
@@ -137,8 +131,7 @@ class TextIndexer:
 
     def _connect(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         """A connection to the store, to read it, and one to the text index, to write it."""
-        store = sqlite3.connect(self._store_path, isolation_level=None)
-        store.execute("PRAGMA busy_timeout = 30000")
+        store = connect(self._store_path)
         fts = connect(text_index_path(self._store_path))
         fts.execute("PRAGMA cache_size = -262144")  # 256 MiB: segment merges reread pages
         return store, fts
@@ -158,18 +151,13 @@ class TextIndexer:
                 (done, generation),
             ).fetchall()
             for start in range(0, max(len(rows), 1), CHUNK):
-                fts.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(fts, "BEGIN IMMEDIATE"):
                     self._index(store, fts, rows[start : start + CHUNK], texts)
                     if start + CHUNK >= len(rows):  # max: another process may be further
                         fts.execute(
                             "UPDATE text_state SET value = max(value, ?) WHERE key = 'generation'",
                             (generation,),
                         )
-                    fts.execute("COMMIT")
-                except BaseException:
-                    fts.execute("ROLLBACK")
-                    raise
         finally:
             store.execute("COMMIT")
 
