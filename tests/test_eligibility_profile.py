@@ -13,6 +13,7 @@ from trialatlas.eligibility.profile import (
     Measured,
     Profile,
     ProfileError,
+    note_focus,
     profile_from_note,
     schema,
     validate,
@@ -214,6 +215,64 @@ def test_a_relatives_diagnosis_is_not_the_patients() -> None:
     profile = profile_from_note(note)
     assert "asthma" in profile.diagnoses
     assert not {"colon cancer", "diabetes"} & set(profile.diagnoses)
+
+
+def test_the_past_medical_history_is_kept_apart_from_what_the_note_is_about() -> None:
+    note = (
+        "A 62-year-old man presented with left-sided weakness and slurred speech. His medical "
+        "history was significant for hypertension and hyperlipidemia. Imaging showed an acute "
+        "ischemic stroke. Family history: his father had colon cancer."
+    )
+    profile = profile_from_note(note)
+    assert set(profile.history) == {"hypertension", "hyperlipidemia"}
+    assert "ischemic stroke" in profile.diagnoses
+    assert not set(profile.history) & set(profile.diagnoses)
+    assert {"hypertension", "ischemic stroke"} <= set(profile.conditions)
+    focus = note_focus(note)
+    assert "stroke" in focus and "weakness" in focus
+    assert not {"hyperlipidemia", "colon"} & set(focus.split())
+
+
+def test_a_past_medical_history_heading_runs_to_the_next_heading() -> None:
+    note = (
+        "70 year-old woman who presents with fevers and abdominal pain. The biopsy was "
+        "consistent with pancreatic adenocarcinoma. Past Medical History: 1. Atrial "
+        "fibrillation 2. Hypothyroidism. Social History: lives alone, asthma as a child."
+    )
+    profile = profile_from_note(note)
+    assert {"Atrial fibrillation", "Hypothyroidism"} <= set(profile.history)
+    assert {"pancreatic adenocarcinoma", "asthma"} <= set(profile.diagnoses)
+
+
+@pytest.mark.parametrize(
+    ("note", "condition"),
+    [
+        # a "history of" names the disease at hand as often as not
+        (
+            "Pt is a 22yo F with a 5 yr history of systemic mastocytosis, presenting with "
+            "flushing concerning for another flare.",
+            "systemic mastocytosis",
+        ),
+        # so does a "known case of"
+        (
+            "He is a known case of COPD since 2 years ago, presenting with shortness of breath.",
+            "COPD",
+        ),
+    ],
+)
+def test_what_stays_a_diagnosis(note: str, condition: str) -> None:
+    profile = profile_from_note(note)
+    assert condition in profile.diagnoses and not profile.history
+
+
+def test_a_condition_from_the_medical_history_still_decides_criteria() -> None:
+    profile = profile_from_note(
+        "A 58-year-old woman presents with knee osteoarthritis. PMH of epilepsy."
+    )
+    assert profile.history == ("epilepsy",)
+    criteria = "Inclusion Criteria:\n- knee osteoarthritis\nExclusion Criteria:\n- epilepsy"
+    statuses = [c.status for c in match_study(profile, trial(criteria)).criteria]
+    assert statuses == [Status.MET, Status.NOT_MET]
 
 
 def test_a_generic_tumor_word_is_the_tumor_the_note_names() -> None:

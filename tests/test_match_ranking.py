@@ -149,6 +149,25 @@ def test_the_query_leaves_out_what_the_note_denies() -> None:
     assert {"weakness", "slurred", "pancreatitis"} <= set(terms)
 
 
+def test_the_query_leaves_out_the_past_medical_history() -> None:
+    note = (
+        "A 62-year-old man presented with left-sided weakness and slurred speech. His medical "
+        "history was significant for hyperlipidemia. He takes atorvastatin. Family history: "
+        "his mother had breast cancer."
+    )
+    profile = profile_from_note(note)
+    terms = rank.query_expression(profile, note).split(" OR ")
+    assert not {"hyperlipidemia", "breast"} & set(terms)
+    assert {"weakness", "slurred", "atorvastatin"} <= set(terms)
+    # a profile's history is never searched, with or without a note
+    given = Profile(diagnoses=("ischemic stroke",), history=("hyperlipidemia",))
+    assert rank.query_expression(given).split(" OR ")[0] == "(ischemic stroke)"
+    assert "hyperlipidemia" not in rank.query_expression(given)
+    # unless there is nothing else to search with
+    alone = profile_from_note("A 50-year-old man with a past medical history of COPD.")
+    assert alone.history == ("COPD",) and rank.query_expression(alone) == "copd"
+
+
 def seed_page_items(shared_dir: Path) -> tuple[list[str], list[str]]:
     """The seed page's criteria items, split at its " - " bullets."""
     line = next(

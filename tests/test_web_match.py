@@ -59,7 +59,7 @@ def test_detail_page_has_a_check_eligibility_form(client: TestClient) -> None:
     panel = html[html.index('<section class="eligibility-check"') :]
     assert '<h3 id="check-title">Check eligibility</h3>' in panel
     assert f'<form action="{CHECK}" method="get"' in panel
-    for name in ("age", "sex", "diagnoses", "labs", "pregnant", "note"):
+    for name in ("age", "sex", "diagnoses", "history", "labs", "pregnant", "note"):
         assert f'name="{name}"' in panel, name
 
 
@@ -78,6 +78,16 @@ def test_low_lymphocytes_exclude_with_that_evidence(client: TestClient) -> None:
     # the form comes back filled in, so the patient can be edited
     assert '<input id="age" type="text" name="age"' in html and 'value="45"' in html
     assert ">lymphocytes 500 /mm3</textarea>" in html
+
+
+def test_a_condition_in_the_past_medical_history_excludes(client: TestClient) -> None:
+    patient = {"age": "45", "diagnoses": "multifocal motor neuropathy", "history": "tuberculosis"}
+    html = get_page(client, url(CHECK, **patient))
+    assert verdict_of(html) == "Likely excluded"
+    (failed,) = criteria_by_status(html)["not-met"]
+    assert "infectious diseases (hepatitis, HIV, tuberculosis" in failed
+    assert "tuberculosis" in failed[failed.index("patient") :]
+    assert ">tuberculosis</textarea>" in html
 
 
 def test_seventy_five_year_old_is_excluded_by_age(client: TestClient) -> None:

@@ -192,7 +192,7 @@ def _facts(profile: Profile) -> _Facts:
         measured.setdefault(analyte.name, []).append((m, key))
     return _Facts(
         profile=profile,
-        diagnoses=tuple((d, concept_key(d)) for d in profile.diagnoses if concept_key(d)),
+        diagnoses=tuple((d, concept_key(d)) for d in profile.conditions if concept_key(d)),
         absent=tuple((d, concept_key(d)) for d in profile.absent_conditions if concept_key(d)),
         measured={name: tuple(values) for name, values in measured.items()},
         treatments=tuple((t, treatment_keys(t.name)) for t in profile.treatments),
@@ -894,8 +894,8 @@ def _structured_checks(eligibility: dict[str, Any], facts: _Facts) -> list[Crite
     if healthy is False:
         if p.healthy_volunteer:
             status, shown = Status.NOT_MET, "healthy volunteer"
-        elif p.diagnoses:
-            status, shown = Status.MET, f"diagnosis {p.diagnoses[0]}"
+        elif p.conditions:
+            status, shown = Status.MET, f"diagnosis {p.conditions[0]}"
         else:
             status, shown = Status.UNKNOWN, None
         out.append(

@@ -69,6 +69,7 @@ class Profile:
     age: float | None = None
     sex: str | None = None
     diagnoses: tuple[str, ...] = ()
+    history: tuple[str, ...] = ()  # past medical history: for eligibility, not for retrieval
     absent_conditions: tuple[str, ...] = ()
     labs: tuple[Measured, ...] = ()
     vitals: tuple[Measured, ...] = ()
@@ -81,6 +82,11 @@ class Profile:
     healthy_volunteer: bool | None = None
     location: Location | None = None
     as_of: dt.date | None = None
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """Every condition the patient has: the diagnoses, then the past medical history."""
+        return self.diagnoses + self.history
 
     @property
     def measurements(self) -> tuple[Measured, ...]:
@@ -102,6 +108,7 @@ class Profile:
             age=data.get("age"),
             sex=data.get("sex"),
             diagnoses=tuple(data.get("diagnoses", ())),
+            history=tuple(data.get("history", ())),
             absent_conditions=tuple(data.get("absent_conditions", ())),
             treatments=tuple(
                 TreatmentRecord(
@@ -502,6 +509,48 @@ def _note_sex(text: str) -> str | None:
     return None
 
 
+# Passages about something other than what the patient seeks a trial for: the past medical
+# history ("PMH of PCOS, obesity, HTN", "His medical history was significant for
+# hypertension") and the family history. A plain "history of X" is not one: notes name the
+# disease at hand that way ("a 5 yr history of systemic mastocytosis").
+_HISTORY_CUE = re.compile(
+    r"\b(?:(?:past )?medical history|pmh|past history|family history|"
+    r"history (?:was |is )?(?:significant|remarkable|notable) for)\b",
+    re.I,
+)
+# Where such a passage ends: with its clause ("... HTN who presented with"), or for a heading
+# ("Past Medical History: 1. CAD 2. ..."), at the next heading.
+_HISTORY_END = re.compile(
+    r"[.;]\s|\b(?:who|which|but|presents?|presented|presenting|complain\w*|came|comes|"
+    r"admitted|brought|referred)\b",
+    re.I,
+)
+_HEADING = re.compile(r"\b[A-Z][A-Za-z ]{2,30}:")
+
+
+def history_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each past-medical-history or family-history passage of a note."""
+    spans = []
+    for m in _HISTORY_CUE.finditer(text):
+        heading = text[m.end() :].lstrip().startswith(":")
+        end = (_HEADING if heading else _HISTORY_END).search(text, m.end() + heading)
+        spans.append((m.start(), end.start() if end else len(text)))
+    return spans
+
+
+def note_focus(text: str) -> str:
+    """The note without its past-medical-history and family-history passages: the words a
+    search for the patient's trials should use (searching the comorbidities finds trials on
+    them instead)."""
+    kept, position = [], 0
+    for start, end in history_spans(text):
+        if start >= position:
+            kept.append(text[position:start])
+            position = end
+    kept.append(text[position:])
+    return " ".join(kept)
+
+
 def _cue_phrase(m: re.Match[str]) -> tuple[int, int] | None:
     """The condition named after "history of", cut at the first verb or function word."""
     words = m.group("phrase").split(" ")
@@ -531,8 +580,10 @@ def _extend_left(text: str, start: int, end: int, generic: bool) -> int:
     return new_start
 
 
-def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[str]]:
-    """(diagnoses, absent conditions): vocabulary hits and "history of X" phrases in context."""
+def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[str], list[str]]:
+    """(diagnoses, history, absent conditions): vocabulary hits and "history of X" phrases in
+    context. A condition named only in the past medical history goes to history."""
+    history = history_spans(text)
     spans: list[tuple[int, int]] = []
     for hit in gazetteer().find(text):
         if hit.kind == "condition":
@@ -544,7 +595,14 @@ def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[
             spans.append(span)
     present: dict[frozenset[str], str] = {}
     absent: dict[frozenset[str], str] = {}
+    focus: set[frozenset[str]] = set()  # named outside the history passages too
     generic: list[str] = []
+
+    def found(key: frozenset[str], surface: str, start: int, negated: bool) -> None:
+        (absent if negated else present).setdefault(key, surface)
+        if not negated and not any(s <= start < e for s, e in history):
+            focus.add(key)
+
     for start, end in sorted(spans):
         surface = text[start:end]
         key = concept_key(surface)
@@ -554,20 +612,23 @@ def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[
         if key == _NEOPLASM_KEY and not ctx.negated:
             generic.append(surface)
             continue
-        (absent if ctx.negated else present).setdefault(key, surface)
+        found(key, surface, start, ctx.negated)
     if generic and not any(_names_neoplasm(key) for key in present):
         present.setdefault(_NEOPLASM_KEY, generic[0])  # no other name for it in the note
+        focus.add(_NEOPLASM_KEY)
     findings = [(m, _FINDING_WORDS[m.group("word").lower()][0]) for m in _FINDING.finditer(text)]
     findings += [(m, name) for pattern, name in _FINDING_PHRASES for m in pattern.finditer(text)]
     findings += [(m, f"{m['site']} {m['lesion']}".lower()) for m in _SITE_LESION.finditer(text)]
     for m, name in findings:
         ctx = finder.context(m.start(), m.end())
         if not (ctx.family or ctx.hedged):
-            (absent if ctx.negated else present).setdefault(concept_key(name), name)
+            found(concept_key(name), name, m.start(), ctx.negated)
     # "no pain" beside "severe bone pain": the note contradicts itself; the finding wins
-    return list(present.values()), [
-        v for k, v in absent.items() if not any(k <= p for p in present)
-    ]
+    return (
+        [v for k, v in present.items() if k in focus],
+        [v for k, v in present.items() if k not in focus],
+        [v for k, v in absent.items() if not any(k <= p for p in present)],
+    )
 
 
 def _about_someone_else(text: str, start: int) -> bool:
@@ -699,7 +760,7 @@ def profile_from_note(text: str) -> Profile:
     finder = ContextFinder(text)
     age = _note_age(text)
     sex = _note_sex(text)
-    diagnoses, absent = _note_conditions(text, finder)
+    diagnoses, history, absent = _note_conditions(text, finder)
     measured = _note_measurements(text)
     adult_woman = sex != "male" and (age is None or age >= 10)
     pregnant: bool | None = None
@@ -708,11 +769,12 @@ def profile_from_note(text: str) -> Profile:
     elif sex == "female" and _NOT_PREGNANT.search(text):
         pregnant = False
     lactating = True if adult_woman and _LACTATING.search(text) else None
-    healthy = True if _HEALTHY.search(text) and not diagnoses else None
+    healthy = True if _HEALTHY.search(text) and not (diagnoses or history) else None
     return Profile(
         age=age,
         sex=sex,
         diagnoses=tuple(diagnoses),
+        history=tuple(history),
         absent_conditions=tuple(absent),
         labs=tuple(measured["lab"]),
         vitals=tuple(measured["vital"]),

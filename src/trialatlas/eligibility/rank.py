@@ -40,7 +40,7 @@ from trialatlas import search as search_layer
 from trialatlas.eligibility import lexicon
 from trialatlas.eligibility.cache import criteria_cache, start_worker
 from trialatlas.eligibility.match import MatchResult, Status, match_study
-from trialatlas.eligibility.profile import Profile, ProfileError
+from trialatlas.eligibility.profile import Profile, ProfileError, note_focus
 from trialatlas.eligibility.terms import gazetteer
 from trialatlas.records.document import age_in_days
 from trialatlas.search import AgeRange, Near, SearchRequest
@@ -197,20 +197,35 @@ def query_expression(
     Every term costs a full-text lookup over the store, and the words that half the registry
     contains cost the most while telling BM25 the least, so the note contributes only its
     informative words. A group needs all its words and also finds its condition synonyms; a
-    word alone finds "ALS-like". Raises ProfileError (naming ``diagnoses``) when there is
+    word alone finds "ALS-like". The past medical history (the profile's ``history``, the
+    note's history passages) is left out: searching the comorbidities finds trials on them
+    rather than on what the patient seeks a trial for. Only a profile with nothing else is
+    searched by its history. Raises ProfileError (naming ``diagnoses``) when there is
     nothing to search with.
     """
     limit = max_terms or MAX_QUERY_TERMS
-    text = " ".join((*profile.diagnoses, note or ""))
+    denied = _denied_words(profile)
+    kept = _query_terms(profile.diagnoses, note_focus(note or ""), denied, limit)
+    if not kept:
+        kept = _query_terms(profile.history, "", denied, limit)
+    if not kept:
+        raise ProfileError(["diagnoses: needs at least one diagnosis (or a note) to rank trials"])
+    return " OR ".join(kept)
+
+
+def _query_terms(
+    conditions: Sequence[str], note: str, denied: frozenset[str], limit: int
+) -> list[str]:
+    """The terms of query_expression for these conditions and this (focused) note."""
+    text = " ".join((*conditions, note))
     terms: list[str] = []
-    for diagnosis in profile.diagnoses:
-        tokens = tokenize(diagnosis)
+    for condition in conditions:
+        tokens = tokenize(condition)
         if tokens:
             terms.append(tokens[0] if len(tokens) == 1 else f"({' '.join(tokens)})")
     found = " ".join(text[hit.start : hit.end] for hit in gazetteer().find(text))
     terms.extend(note_words(found))
     terms.extend(_informative(note_words(text)))
-    denied = _denied_words(profile)
     kept: list[str] = []
     length = 0
     for term in dict.fromkeys(terms):
@@ -220,9 +235,7 @@ def query_expression(
             break
         kept.append(term)
         length += len(term) + 4
-    if not kept:
-        raise ProfileError(["diagnoses: needs at least one diagnosis (or a note) to rank trials"])
-    return " OR ".join(kept)
+    return kept
 
 
 def _denied_words(profile: Profile) -> frozenset[str]:
@@ -230,7 +243,7 @@ def _denied_words(profile: Profile) -> frozenset[str]:
     chest pain"): searching for them finds trials on what the patient is free of. Only plain
     vocabulary names count ("negative for obstructive pancreatitis" leaves pancreatitis
     open), and never a word a present diagnosis uses."""
-    present = {t for d in profile.diagnoses for t in tokenize(d)}
+    present = {t for d in profile.conditions for t in tokenize(d)}
     denied = {
         t
         for absent in profile.absent_conditions

@@ -146,8 +146,8 @@ def criteria(nct_id: str, request: Request) -> Response:
 NOTE_MAX_CHARS = 4000  # a TREC note is at most 1,300; the whole query stays a shareable URL
 PAGE_LIMITS = (10, 20, 50)
 _FORM_FIELDS = (
-    "age", "sex", "diagnoses", "labs", "pregnant", "city", "country", "note", "any_status",
-    "limit",
+    "age", "sex", "diagnoses", "history", "labs", "pregnant", "city", "country", "note",
+    "any_status", "limit",
 )  # fmt: skip
 _LIST_SPLIT = re.compile(r"[\n;,]")
 _LAB_LINE = re.compile(
@@ -180,7 +180,7 @@ class PatientForm:
 
 
 def _items(text: str) -> list[str]:
-    """Diagnoses one per line, or separated by commas or semicolons."""
+    """Conditions one per line, or separated by commas or semicolons."""
     return [item.strip() for item in _LIST_SPLIT.split(text) if item.strip()]
 
 
@@ -225,6 +225,7 @@ _READERS: dict[str, Callable[[str], Any]] = {
     "age": lambda text: _number(text, "age"),
     "sex": lambda text: text or None,
     "diagnoses": lambda text: _items(text) or None,
+    "history": lambda text: _items(text) or None,
     "labs": lambda text: _labs(text) or None,
     "pregnant": _pregnancy,
 }
@@ -264,8 +265,8 @@ def read_form(params: QueryParams) -> PatientForm:
     """The patient the match form or the "Check eligibility" panel describes.
 
     Every field is optional; the note, when given, is read by the rule-based note reader and
-    the form's own fields override (age, sex, pregnancy) or add to (diagnoses, labs) what it
-    found. Problems are kept by field name, never raised."""
+    the form's own fields override (age, sex, pregnancy) or add to (diagnoses, history, labs)
+    what it found. Problems are kept by field name, never raised."""
     values = {name: params.get(name, "").strip() for name in _FORM_FIELDS}
     errors: dict[str, str] = {}
     unknown = [name for name in params if name not in _FORM_FIELDS]
