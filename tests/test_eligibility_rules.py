@@ -24,6 +24,7 @@ from trialatlas.eligibility.extract import (
 )
 from trialatlas.eligibility.match import CriterionResult, MatchResult, Status, Verdict, match_study
 from trialatlas.eligibility.profile import Profile, profile_from_note
+from trialatlas.eligibility.terms import concept_key
 
 
 def study(criteria: str, conditions: tuple[str, ...] = (), **eligibility: Any) -> dict[str, Any]:
@@ -624,3 +625,116 @@ def test_men_and_women_named_together_are_no_subgroups() -> None:
     text = "Inclusion Criteria:\n- Men and women with hemoglobin > 10 g/dL"
     hb = [{"name": "hemoglobin", "value": 9, "unit": "g/dL"}]
     assert run(text, sex="male", labs=hb).verdict is Verdict.LIKELY_EXCLUDED
+
+
+# --- what a diagnosis is a kind of ---------------------------------------------------------
+
+
+def test_a_malignancy_named_by_its_kind_is_a_cancer() -> None:
+    result = run("Exclusion Criteria:\n- Cancer", ("Intra-Abdominal Infections",),
+                 diagnoses=["pancreatic adenocarcinoma"])  # fmt: skip
+    judged = item(result, "Cancer")
+    assert judged.status is Status.NOT_MET
+    assert judged.evidence[0].patient == "diagnosis pancreatic adenocarcinoma"
+
+
+def test_no_prior_malignancy_does_not_mean_the_glioma_the_trial_treats() -> None:
+    text = "Inclusion Criteria:\n- No prior malignancy except basal cell skin cancer"
+    result = run(text, ("Glioma",), diagnoses=["anaplastic astrocytoma"])
+    assert item(result, "No prior").status is Status.UNKNOWN
+
+
+def test_no_other_reaches_across_a_list_of_modifiers() -> None:
+    text = "Inclusion Criteria:\n- No other prior or concurrent malignancy except skin cancer"
+    assert item(run(text, ("Breast Cancer",), diagnoses=["breast cancer"]), "No other").status \
+        is not Status.NOT_MET  # fmt: skip
+    two = run(text, ("Breast Cancer",), diagnoses=["breast cancer", "colon cancer"])
+    assert item(two, "No other").status is Status.NOT_MET
+
+
+def test_another_form_of_the_trials_disease_excludes() -> None:
+    """Hepatitis B is no form of the hepatitis C the trial treats, though its MeSH terms
+    also say "Hepatitis" and "Hepatitis A"."""
+    text = "Exclusion Criteria:\n- Coinfection with hepatitis B or HIV"
+    conditions = ("Hepatitis C", "Hepatitis A", "Hepatitis")
+    judged = item(run(text, conditions, diagnoses=["HCV", "HBV"]), "Coinfection")
+    assert judged.status is Status.NOT_MET
+    assert judged.evidence[0].patient == "diagnosis HBV"
+    assert concept_key("Hepatitis A") != concept_key("hepatitis")
+
+
+def test_renal_insufficiency_names_chronic_kidney_disease() -> None:
+    for criterion in ("Renal insufficiency", "Renal impairment"):
+        result = run(f"Exclusion Criteria:\n- {criterion}", diagnoses=["chronic kidney disease"])
+        assert item(result, criterion).status is Status.NOT_MET
+
+
+# --- treatments named with a head word -----------------------------------------------------
+
+
+def test_a_head_word_after_a_named_treatment_adds_nothing() -> None:
+    steroid = [{"name": "prednisone", "ongoing": True}]
+    text = "Exclusion Criteria:\n- Chronic or current oral steroid therapy"
+    assert item(run(text, treatments=steroid), "Chronic").status is Status.NOT_MET
+    text = "Inclusion Criteria:\n- No previous chemotherapy treatment for myeloma"
+    judged = item(run(text, treatments=[{"name": "melphalan"}]), "No previous")
+    assert judged.status is Status.NOT_MET
+    assert judged.evidence[0].patient == "treatment melphalan"
+
+
+def test_other_medications_than_a_drug_spare_that_drug() -> None:
+    text = "Inclusion Criteria:\n- Taking no other medications than levodopa"
+    result = run(text, treatments=[{"name": "levodopa", "ongoing": True}])
+    assert item(result, "Taking").status is not Status.NOT_MET
+
+
+def test_drugs_listed_after_a_hypersensitivity_are_what_reacted() -> None:
+    prednisone = [{"name": "prednisone", "ongoing": True}]
+    text = (
+        "Exclusion Criteria:\n- Hypersensitivity to any beta2-agonist, sympathomimetic drug, "
+        "or systemic corticosteroid therapy"
+    )
+    assert item(run(text, treatments=prednisone), "Hypersensitivity").status \
+        is not Status.NOT_MET  # fmt: skip
+    text = "Exclusion Criteria:\n- Known allergy to penicillin or current use of corticosteroids"
+    assert item(run(text, treatments=prednisone), "Known").status is Status.NOT_MET
+
+
+# --- hard-wrapped text, items of a scale, changes, bone age --------------------------------
+
+
+def test_a_comparator_broken_over_lines_is_read() -> None:
+    text = (
+        "Inclusion Criteria:\n- NIHSS less than or equal to 21 for left hemisphere strokes, "
+        "NIHSS less than or equal\n     to 16 for others."
+    )
+    result = run(text, scores=[{"name": "nihss", "value": 7}])
+    assert item(result, "NIHSS").status is Status.MET
+    (second,) = [m for m in of(extract_item(text), Measurement) if m.high == 16]
+    assert second.low is None
+
+
+def test_a_change_word_before_a_line_break_still_reaches_the_lab() -> None:
+    text = (
+        "Exclusion Criteria:\n- Receiving anticoagulants (may be enrolled after discontinuation"
+        " and return of INR level to within normal\n     limits (INR < 1.2))"
+    )
+    result = run(text, labs=[{"name": "inr", "value": 0.9}])
+    assert item(result, "Receiving").status is not Status.NOT_MET
+
+
+def test_one_item_of_a_scale_is_not_its_total() -> None:
+    assert not of(extract_item("Item 1a on NIHSS > 1 at the time of enrollment"), Measurement)
+    (total,) = of(extract_item("NIHSS > 4"), Measurement)
+    assert total.low == 4
+
+
+def test_a_weight_change_written_after_its_amount_is_no_weight() -> None:
+    found = of(extract_item("Stable weight (no more than 5 pounds gained or lost)"), Measurement)
+    assert not [m for m in found if m.name == "weight"]
+
+
+def test_bone_age_is_not_the_patients_age() -> None:
+    assert not of(extract_item("Bone age no greater than 11 years"), AgeLimit)
+    result = run("Inclusion Criteria:\n- Bone age less than or equal to 12 years", age=14)
+    assert item(result, "Bone age").status is not Status.NOT_MET

@@ -27,10 +27,10 @@ from typing import Any, ClassVar
 from trialatlas.eligibility import lexicon, units
 from trialatlas.eligibility.criteria import Criterion, Kind, ParsedCriteria, parse_criteria
 from trialatlas.eligibility.negation import ContextFinder
-from trialatlas.eligibility.terms import Key, concept_key, display_key, gazetteer
+from trialatlas.eligibility.terms import Key, canonical_token, concept_key, display_key, gazetteer
 
 # Bump when rules change: cached analyses keyed by an older version are not reused.
-EXTRACTOR_VERSION = 4
+EXTRACTOR_VERSION = 5
 
 Span = tuple[int, int]
 
@@ -240,6 +240,8 @@ _COMPARATORS: tuple[tuple[str, str], ...] = (
     (r"less than|lower than|below|under|fewer than|<", "<"),
     (r"(?<![<>≤≥=!])=(?!=)|\?(?=\s*\d)", "?"),
 )
+# Hard-wrapped text breaks a comparator over lines: "less than or equal\n     to 16".
+_COMPARATORS = tuple((p.replace(" ", r"\s+"), c) for p, c in _COMPARATORS)
 _COMPARATOR_OF = [(re.compile(p), c) for p, c in _COMPARATORS]
 COMP = "|".join(f"(?:{p})" for p, _ in _COMPARATORS)
 NUM = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)"
@@ -536,6 +538,20 @@ _CHANGE = re.compile(
     r"loss|lose|losing|lost|return\w*|variation|fluctuat\w*|ratio|nadir|peak|after)\b"
 )
 _CHANGE_REACH = 45  # characters before a lab name where a change word makes it a change
+_SPACE_RUN = re.compile(r"\s{2,}")
+# "no more than 5 pounds gained or lost": a change written after its amount.
+_CHANGE_NEXT = re.compile(
+    r"\s+(?:(?:of\s+)?(?:body\s+)?weight\s+)?(?:gain\w*|lost|loss|los(?:e|ing)|chang\w*|"
+    r"increas\w*|decreas\w*|fluctuat\w*)\b"
+)
+
+
+def _changed(low: str, at: int) -> bool:
+    """A change word within reach before ``at``; a line break and its indentation count as
+    one space."""
+    start = max(0, at - _CHANGE_REACH)
+    extra = sum(len(m.group()) - 1 for m in _SPACE_RUN.finditer(low, start, at))
+    return bool(_CHANGE.search(low, max(0, start - extra), at))
 
 
 # A body weight said with its unit but without the word "weight": "Subject is < 74 pounds",
@@ -598,10 +614,12 @@ def _bare_weights(text: str, low: str, taken: list[Measurement]) -> list[Measure
         )
         for m in _BARE_WEIGHT.finditer(low)
         if not _overlaps(m, taken)
-        and not _CHANGE.search(low, max(0, m.start() - _CHANGE_REACH), m.start())
+        and not _changed(low, m.start())
+        and not _CHANGE_NEXT.match(low, m.end())
     ]
 
 
+_ITEM_OF = re.compile(r"\bitem\s+[\w.]+\s+(?:of|on|in|from)\s+(?:the\s+)?$")
 _VALUE_NEXT = re.compile(rf"\s*:?\s*(?:(?:{COMP})\s*)?\d")
 
 
@@ -612,7 +630,7 @@ def _measurements(text: str, low: str) -> list[Measurement]:
     found: list[Measurement] = []
     groups = _groups(low, mentions)
     for n, group in enumerate(groups):
-        if _CHANGE.search(low, max(0, group[0].start - _CHANGE_REACH), group[0].start):
+        if _changed(low, group[0].start):
             continue
         clause = _CLAUSE_END.search(low, group[-1].end)
         stop = min(
@@ -620,6 +638,8 @@ def _measurements(text: str, low: str) -> list[Measurement]:
             clause.start() if clause else len(low),
         )
         scale = group[0].analyte.category == "score" and group[0].analyte.unit != "kg/m2"
+        if scale and _ITEM_OF.search(low, max(0, group[0].start - 25), group[0].start):
+            continue  # "Item 1a on NIHSS > 1": one item's score, not the total
         # "≥160 mm Hg systolic and/or ≥100 mm Hg diastolic": a value with its unit right
         # before the name is the name's, not the next one's
         before = _BEFORE.search(low, max(0, group[0].start - 45), group[0].start)
@@ -634,7 +654,7 @@ def _measurements(text: str, low: str) -> list[Measurement]:
             or _threshold_after(text, low, group, stop)
             or _threshold_before(text, low, group)
         )
-        found.extend(result or ())
+        found.extend(m for m in result or () if not _CHANGE_NEXT.match(low, m.span[1]))
     return found + _bare_weights(text, low, found) + _gestation(text, low, found)
 
 
@@ -665,8 +685,9 @@ def _lost_comparators(text: str, low: str, taken: list[Span]) -> list[Ambiguity]
 
 _AGE_UNIT = r"(?P<u>years?|yrs?|y/?o|months?|mos?|weeks?|wks?|days?|hours?)"
 _AGE_UNIT_YEARS = {"y": 1.0, "m": 1 / 12, "w": 7 / 365.25, "d": 1 / 365.25, "h": 1 / 8766}
-_AGE_CUE_BEFORE = (
-    r"\b(?:age[ds]?\b|aged\b|ages\b|adults?|patients?|participants?|subjects?|men|women|"
+_AGE_CUE_BEFORE = (  # not "bone age" or "gestational age": not the patient's age
+    r"\b(?<!bone )(?<!skeletal )(?<!gestational )(?<!mental )"
+    r"(?:age[ds]?\b|aged\b|ages\b|adults?|patients?|participants?|subjects?|men|women|"
     r"males?|females?|children|volunteers?|individuals?|persons?|people|boys?|girls?|"
     r"infants?|adolescents?)[\s:(]*(?:of|between|from|is|must be|at|range|:)?[\s:(]*"
 )
@@ -1068,13 +1089,38 @@ _TREATMENT_NOISE = frozenset(
         "vaccine dialysis"
     )
 ) | frozenset(("concomitant", "therapeutic", "standard", "non", "treat", "treated"))
+# Keys of treatments named on their own: a class, a drug, a kind of therapy. "chemotherapy
+# treatment" or "corticosteroid therapy" is that treatment; its head word adds nothing.
+_NAMED_TREATMENTS = frozenset(
+    concept_key(name)
+    for name in (
+        *lexicon.DRUG_CLASSES,
+        *(m for members in lexicon.DRUG_CLASSES.values() for m in members),
+        *lexicon.DRUG_NAMES,
+        *lexicon.DRUG_NAMES.values(),
+        *lexicon.TREATMENT_HEADS,
+    )
+)
 _MAX_CHUNK_WORDS = 8
 _OTHER = re.compile(r"\b(?:other|another|additional|second)\b")
+# "No other prior or concurrent malignancy": "other" before a list of modifiers reaches the
+# condition after them, across the "or" that split the list.
+_OTHER_BEFORE = re.compile(
+    r"\b(?:other|another|additional|second)(?:\W+(?:prior|previous|concurrent|current|active|"
+    r"known|primary|invasive|or|and|and/or))*\W*$"
+)
 # "interferon intolerance", "ribavirin allergy": the drug is what reacted, not what is taken.
 _ADVERSE_AFTER = re.compile(
     r"\s*(?:(?:and/or|and|or)\s+[\w-]+\s+)?(?:intolerance|allerg\w*|hypersensitivity|"
     r"contraindicat\w*|toxicity|reactions?)\b"
 )
+# "hypersensitivity to any beta2-agonist, ... or systemic corticosteroid therapy": every drug
+# of the list after it reacted, unless the clause turns to using one.
+_ADVERSE_TO = re.compile(
+    r"\b(?:hypersensitivity|allerg(?:y|ies|ic reactions?)|intolerance|sensitivity|"
+    r"adverse reactions?|contraindications?) (?:to|against)\b"
+)
+_USE = re.compile(r"\b(?:use|using|used|taking|receiv\w*|requir\w*|treated|treatment with)\b")
 # A clause about use now, and words that make it about use ever.
 _CURRENT = re.compile(
     r"\b(?:concurrent\w*|concomitant\w*|current(?:ly)?|ongoing|presently|at (?:the )?time of "
@@ -1221,7 +1267,11 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
                 incidental=incidental,
             )
             if treatment:
-                common["incidental"] = incidental or bool(_ADVERSE_AFTER.match(low, stop))
+                if _names_treatment(low[start:stop], key):
+                    common["key"] = key - _TREATMENT_NOISE
+                common["incidental"] = (
+                    incidental or bool(_ADVERSE_AFTER.match(low, stop)) or _reacted(low, start)
+                )
                 common["hedged"] = ctx.hedged or future
                 clause = low[_clause(low, start, stop)[0] : stop]
                 current = bool(_CURRENT.search(clause)) and not _EVER.search(clause)
@@ -1233,11 +1283,31 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
                         rule=f"condition.{source}",
                         historical=ctx.historical,
                         qualified_by=_qualified_by(low, start, stop, judgements),
-                        other=bool(lead and _OTHER.search(lead.group())),
+                        other=bool(lead and _OTHER.search(lead.group()))
+                        or bool(_OTHER_BEFORE.search(low, _clause(low, start, stop)[0], start)),
                         **common,
                     )
                 )
     return [c for c in out if not _restates(c, out, low)]
+
+
+def _names_treatment(phrase: str, key: Key) -> bool:
+    """Whether a treatment phrase is a named treatment and words that only say it is one:
+    "chemotherapy treatment", "treated with levodopa" (not "other medications than
+    levodopa")."""
+    if key - _TREATMENT_NOISE not in _NAMED_TREATMENTS:
+        return False
+    head = canonical_token(phrase.split()[-1].strip(".,;:()"))
+    return head in _TREATMENT_NOISE or bool(_WITH_LAST.search(phrase))
+
+
+_WITH_LAST = re.compile(r"\b(?:with|of|using)\s+[\w-]+\W*$")
+
+
+def _reacted(low: str, start: int) -> bool:
+    """Whether the treatment at ``start`` is in a list of what the patient reacts to."""
+    triggers = list(_ADVERSE_TO.finditer(low, _clause(low, start, start)[0], start))
+    return bool(triggers) and not _USE.search(low, triggers[-1].end(), start)
 
 
 def _restates(c: Constraint, found: list[Constraint], low: str) -> bool:

@@ -104,6 +104,15 @@ SYNONYMS: dict[str, str] = {
     "cardiac failure": "heart failure",
     "renal failure": "kidney failure",
     "renal insufficiency": "kidney insufficiency",
+    # impaired kidney function by any of its names; chronic kidney disease is its lasting form
+    "renal impairment": "kidney insufficiency",
+    "kidney impairment": "kidney insufficiency",
+    "renal dysfunction": "kidney insufficiency",
+    "kidney dysfunction": "kidney insufficiency",
+    "impaired renal function": "kidney insufficiency",
+    "impaired kidney function": "kidney insufficiency",
+    "chronic kidney disease": "chronic kidney insufficiency",
+    "chronic renal disease": "chronic kidney insufficiency",
     "hepatic failure": "liver failure",
     "shortness of breath": "dyspnea",
     "high cholesterol": "hypercholesterolemia",
@@ -161,6 +170,31 @@ TOKEN_CANON: dict[str, str] = {
     "glucocorticoids": "glucocorticoid",
     "hormones": "hormone",
 }
+
+# Malignancies named by their kind rather than as a cancer (carcinomas fold to "neoplasm" in
+# TOKEN_CANON): a patient with one of these has a malignancy.
+MALIGNANT_KINDS: frozenset[str] = frozenset(
+    [
+        "adenocarcinoma",
+        "astrocytoma",
+        "cholangiocarcinoma",
+        "ependymoma",
+        "glioblastoma",
+        "glioma",
+        "leukemia",
+        "lymphoma",
+        "medulloblastoma",
+        "melanoma",
+        "mesothelioma",
+        "myeloma",
+        "neuroblastoma",
+        "oligodendroglioma",
+        "osteosarcoma",
+        "retinoblastoma",
+        "sarcoma",
+        "seminoma",
+    ]
+)
 
 # Words that name no particular condition on their own: dropped when comparing phrases, and
 # a phrase made only of them is no condition.
@@ -398,6 +432,27 @@ DRUG_CLASSES: dict[str, tuple[str, ...]] = {
     ),
     "antiplatelet": ("aspirin", "clopidogrel", "ticagrelor", "prasugrel"),
     "chemotherapy": (
+        "melphalan",
+        "chlorambucil",
+        "busulfan",
+        "ifosfamide",
+        "carmustine",
+        "lomustine",
+        "procarbazine",
+        "dacarbazine",
+        "vinblastine",
+        "vinorelbine",
+        "daunorubicin",
+        "idarubicin",
+        "epirubicin",
+        "mitoxantrone",
+        "bleomycin",
+        "mitomycin",
+        "topotecan",
+        "methotrexate",
+        "azacitidine",
+        "decitabine",
+        "cladribine",
         "cisplatin",
         "carboplatin",
         "oxaliplatin",

@@ -179,6 +179,15 @@ def _analyte_of(name: str) -> lexicon.Analyte | None:
     return found[0].analyte if found else None
 
 
+def _with_kind(key: Key) -> Key:
+    """A diagnosis key with what it is a kind of: a lymphoma or an adenocarcinoma is a
+    malignancy, so "Cancer" or "prior malignancy" names it (carcinomas fold to it already)."""
+    return key | _NEOPLASM if key & lexicon.MALIGNANT_KINDS else key
+
+
+_NEOPLASM = frozenset({"neoplasm"})
+
+
 @functools.lru_cache(maxsize=256)
 def _facts(profile: Profile) -> _Facts:
     measured: dict[str, list[tuple[Measured, str | None]]] = {}
@@ -192,7 +201,9 @@ def _facts(profile: Profile) -> _Facts:
         measured.setdefault(analyte.name, []).append((m, key))
     return _Facts(
         profile=profile,
-        diagnoses=tuple((d, concept_key(d)) for d in profile.conditions if concept_key(d)),
+        diagnoses=tuple(
+            (d, _with_kind(concept_key(d))) for d in profile.conditions if concept_key(d)
+        ),
         absent=tuple((d, concept_key(d)) for d in profile.absent_conditions if concept_key(d)),
         measured={name: tuple(values) for name, values in measured.items()},
         treatments=tuple((t, treatment_keys(t.name)) for t in profile.treatments),
@@ -603,6 +614,18 @@ def _causes(item: ItemAnalysis, condition: Condition) -> list[Condition]:
     ]
 
 
+def _form_of(key: Key, trial_keys: tuple[Key, ...]) -> bool:
+    """Whether ``key`` names the trial's own condition or a form of it. A form of a broad term
+    that is a sibling of the trial's specific one is another disease: "hepatitis B" in a
+    hepatitis C trial whose MeSH terms also say "Hepatitis"."""
+    for t in trial_keys:
+        if key <= t:
+            return True
+        if t < key and not any(t < s and not (s <= key or key <= s) for s in trial_keys):
+            return True
+    return False
+
+
 def _qualification(
     item: ItemAnalysis,
     plan: _Plan,
@@ -611,7 +634,8 @@ def _qualification(
     facts: _Facts,
 ) -> tuple[_Outcome, str] | None:
     """What having the named condition means for the item when it does not settle it alone."""
-    if condition.qualified_by and (item.criterion.kind is Kind.EXCLUSION) != condition.negated:
+    excludes = (item.criterion.kind is Kind.EXCLUSION) != condition.negated
+    if condition.qualified_by and excludes:
         causes = _causes(item, condition) if _CAUSE.fullmatch(condition.qualified_by) else []
         if causes:
             if any(c.key <= key for c in causes for _, key in facts.diagnoses):
@@ -626,9 +650,17 @@ def _qualification(
         return _Outcome.POSSIBLE, "qualified by a threshold in the same criterion"
     if any(w.relation in ("within", "at_least") for w in plan.windows):
         return _Outcome.POSSIBLE, "qualified by a time window; the diagnosis has no date"
-    if item.criterion.kind is Kind.EXCLUSION and any(
-        condition.key <= t or t <= condition.key for t in trial_keys
-    ):
+    # An exclusion naming the trial's condition concerns a particular form of it. A "No X"
+    # inclusion naming the condition itself is for another group (healthy controls), but
+    # one naming a broader class ("No prior malignancy" in a glioma trial) means another
+    # one. "Other" has set the trial's own condition aside already.
+    if condition.other:
+        own = False
+    elif item.criterion.kind is Kind.EXCLUSION:
+        own = _form_of(condition.key, trial_keys)
+    else:
+        own = condition.negated and any(condition.key < t for t in trial_keys)
+    if own:
         return (
             _Outcome.POSSIBLE,
             "the trial's own condition: the exclusion concerns a particular form of it",
@@ -972,8 +1004,8 @@ def match_study(profile: Profile, doc: dict[str, Any]) -> MatchResult:
         plans = analysis.memo["match.plans"] = [_plan(item) for item in analysis.items]
     terms = [(t, concept_key(t), w) for t, w in _trial_terms(doc)]
     terms = [(t, k, w) for t, k, w in terms if k]
-    own = tuple(k for _, k, w in terms if w >= 0.8)
-    own_dx = frozenset(s for s, key in facts.diagnoses if any(key <= t or t <= key for t in own))
+    own = tuple(_with_kind(k) for _, k, w in terms if w >= 0.8)
+    own_dx = frozenset(s for s, key in facts.diagnoses if _form_of(key, own))
     criteria = _open_alternatives(
         analysis.items,
         plans,

@@ -96,16 +96,25 @@ _SYNONYM_RE = re.compile(
 )
 
 
+# A capital "A" after a lower-case word is a type, not the article: "hepatitis A",
+# "influenza A" (in "HISTORY OF A STROKE" it is the article).
+_TYPE_A = "type-a"
+
+
 def _expand(phrase: str) -> str:
     """Abbreviations (capitals only) and synonyms replaced by what they stand for."""
     words = []
+    previous = ""
     for match in _TOKEN.finditer(phrase.replace("-", " ")):
         word = match.group()
         lower = word.lower()
-        if len(word) >= 2 and word.isupper() and lower in lexicon.ABBREVIATIONS:
+        if word == "A" and previous and not previous.isupper():
+            words.append(_TYPE_A)
+        elif len(word) >= 2 and word.isupper() and lower in lexicon.ABBREVIATIONS:
             words.append(lexicon.ABBREVIATIONS[lower])
         else:
             words.append(lower)
+        previous = word
     joined = " ".join(words)
     return _SYNONYM_RE.sub(lambda m: _PHRASE_SYNONYMS[m.group()], joined)
 
