@@ -1291,6 +1291,9 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
     return [c for c in out if not _restates(c, out, low)]
 
 
+_WITH_LAST = re.compile(r"\b(?:with|of|using)\s+[\w-]+\W*$")
+
+
 def _names_treatment(phrase: str, key: Key) -> bool:
     """Whether a treatment phrase is a named treatment and words that only say it is one:
     "chemotherapy treatment", "treated with levodopa" (not "other medications than
@@ -1299,9 +1302,6 @@ def _names_treatment(phrase: str, key: Key) -> bool:
         return False
     head = canonical_token(phrase.split()[-1].strip(".,;:()"))
     return head in _TREATMENT_NOISE or bool(_WITH_LAST.search(phrase))
-
-
-_WITH_LAST = re.compile(r"\b(?:with|of|using)\s+[\w-]+\W*$")
 
 
 def _reacted(low: str, start: int) -> bool:

@@ -44,7 +44,7 @@ from trialatlas.eligibility.extract import (
     view,
 )
 from trialatlas.eligibility.profile import Measured, Profile, TreatmentRecord
-from trialatlas.eligibility.terms import Key, concept_key, treatment_keys
+from trialatlas.eligibility.terms import NEOPLASM_KEY, Key, concept_key, treatment_keys
 from trialatlas.records.document import age_in_days
 
 
@@ -182,10 +182,7 @@ def _analyte_of(name: str) -> lexicon.Analyte | None:
 def _with_kind(key: Key) -> Key:
     """A diagnosis key with what it is a kind of: a lymphoma or an adenocarcinoma is a
     malignancy, so "Cancer" or "prior malignancy" names it (carcinomas fold to it already)."""
-    return key | _NEOPLASM if key & lexicon.MALIGNANT_KINDS else key
-
-
-_NEOPLASM = frozenset({"neoplasm"})
+    return key | NEOPLASM_KEY if key & lexicon.MALIGNANT_KINDS else key
 
 
 @functools.lru_cache(maxsize=256)

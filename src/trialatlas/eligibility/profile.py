@@ -25,7 +25,7 @@ from typing import Any
 from trialatlas.eligibility import lexicon, units
 from trialatlas.eligibility.extract import NUM, analyte_mentions, view
 from trialatlas.eligibility.negation import ContextFinder
-from trialatlas.eligibility.terms import canonical_token, concept_key, gazetteer
+from trialatlas.eligibility.terms import NEOPLASM_KEY, canonical_token, concept_key, gazetteer
 
 
 class ProfileError(ValueError):
@@ -359,10 +359,6 @@ _SOMEONE_ELSE = re.compile(
     r"co-?workers?|colleagues?)\b(?![^.;]*\b(?:she|he)\b)",
     re.I,
 )
-# "The tumor is located in the T-L spine" after "anaplastic astrocytoma", "a candidate for
-# tumor resection" after "ductal breast carcinoma": a generic tumour word is the tumour the
-# note names, not a second diagnosis (which would match every cancer trial).
-_NEOPLASM_KEY = frozenset({"neoplasm"})
 _MEDICATION_CUE = re.compile(
     r"\b(?:on|takes?|taking|took|received|receives|receiving|treated with|started|given|"
     r"prescribed|using|uses|used|therapy|dose|doses|mg|regimen|course of)\b[^.;]{0,40}$",
@@ -609,13 +605,16 @@ def _note_conditions(text: str, finder: ContextFinder) -> tuple[list[str], list[
         ctx = finder.context(start, end)
         if not key or ctx.family or ctx.hedged or _about_someone_else(text, start):
             continue
-        if key == _NEOPLASM_KEY and not ctx.negated:
+        # "The tumor is located in the T-L spine" after "anaplastic astrocytoma", "a candidate for
+        # tumor resection" after "ductal breast carcinoma": a generic tumour word is the tumour the
+        # note names, not a second diagnosis (which would match every cancer trial).
+        if key == NEOPLASM_KEY and not ctx.negated:
             generic.append(surface)
             continue
         found(key, surface, start, ctx.negated)
     if generic and not any(_names_neoplasm(key) for key in present):
-        present.setdefault(_NEOPLASM_KEY, generic[0])  # no other name for it in the note
-        focus.add(_NEOPLASM_KEY)
+        present.setdefault(NEOPLASM_KEY, generic[0])  # no other name for it in the note
+        focus.add(NEOPLASM_KEY)
     findings = [(m, _FINDING_WORDS[m.group("word").lower()][0]) for m in _FINDING.finditer(text)]
     findings += [(m, name) for pattern, name in _FINDING_PHRASES for m in pattern.finditer(text)]
     findings += [(m, f"{m['site']} {m['lesion']}".lower()) for m in _SITE_LESION.finditer(text)]
@@ -639,7 +638,7 @@ def _about_someone_else(text: str, start: int) -> bool:
 
 def _names_neoplasm(key: frozenset[str]) -> bool:
     """A specific neoplasm: "ductal breast carcinoma" (folded to neoplasm), "astrocytoma"."""
-    return key > _NEOPLASM_KEY or any(token.endswith(("oma", "leukemia")) for token in key)
+    return key > NEOPLASM_KEY or any(token.endswith(("oma", "leukemia")) for token in key)
 
 
 def _note_measurements(text: str) -> dict[str, list[Measured]]:

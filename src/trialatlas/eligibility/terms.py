@@ -23,6 +23,8 @@ from importlib import resources
 from trialatlas.eligibility import lexicon
 
 Key = frozenset[str]
+# Cancer, carcinoma, tumour, malignancy and neoplasm all fold to this key.
+NEOPLASM_KEY: Key = frozenset({"neoplasm"})
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:'s)?|\d+(?:\.\d+)?")
 _PLURAL_KEEP = frozenset(
