@@ -244,6 +244,16 @@ def test_a_past_medical_history_heading_runs_to_the_next_heading() -> None:
     assert {"pancreatic adenocarcinoma", "asthma"} <= set(profile.diagnoses)
 
 
+def test_a_negation_ends_with_its_list_item() -> None:
+    note = (
+        "79 yo F with worsening shortness of breath. Past Medical History: - COPD on home O2 "
+        "- OSA, not CPAP compliant - Microcytic anemia - Hypothyroidism"
+    )
+    profile = profile_from_note(note)
+    assert {"Microcytic anemia", "Hypothyroidism"} <= set(profile.history)
+    assert not {"Microcytic anemia", "Hypothyroidism"} & set(profile.absent_conditions)
+
+
 @pytest.mark.parametrize(
     ("note", "condition"),
     [

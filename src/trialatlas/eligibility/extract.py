@@ -30,7 +30,7 @@ from trialatlas.eligibility.negation import ContextFinder
 from trialatlas.eligibility.terms import Key, canonical_token, concept_key, display_key, gazetteer
 
 # Bump when rules change: cached analyses keyed by an older version are not reused.
-EXTRACTOR_VERSION = 5
+EXTRACTOR_VERSION = 6
 
 Span = tuple[int, int]
 

@@ -255,6 +255,9 @@ _STOP_WORDS = frozenset(
     )
 )
 _STOP_PUNCTUATION = re.compile(r"[.;:!?)\n]")
+# A list item run into one line ("- OSA, not CPAP compliant - Microcytic anemia"): the next
+# item's bullet ends the clause. A capital after it tells a bullet from a range or a dash.
+_LIST_BULLET = re.compile(r"(?<=\s)[-\u2022*]\s+(?=[A-Z])")
 _MAX_WORDS = {"pre": 15, "post": 3}  # clause ends usually stop a scope first
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|/|-")
 
@@ -324,6 +327,7 @@ class ContextFinder:
         words = [t[2] for t in tokens]
         self.word_starts = [t[0] for t in tokens if t[2] not in "/-"]
         stops = [m.start() for m in _STOP_PUNCTUATION.finditer(low)]
+        stops += [m.start() for m in _LIST_BULLET.finditer(self.text)]
         stops += [start for start, _, word in tokens if word in self._stop_words]
         self.stops = sorted(stops)
         i = 0
