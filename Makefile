@@ -20,6 +20,7 @@ run: setup
 	$(BIN)/trialatlas ingest data/demo
 	@if [ -d $(SHARED_CTGOV) ]; then $(BIN)/trialatlas ingest $(SHARED_CTGOV); \
 	else echo "$(SHARED_CTGOV) not found: serving the demo data only"; fi
+	$(BIN)/trialatlas analyze-criteria
 	$(BIN)/trialatlas serve --host $(HOST) --port $(PORT)
 
 test: setup

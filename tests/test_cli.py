@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from trialatlas.cli import main
+from trialatlas.store import open_store
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -178,3 +180,37 @@ def test_synth_marks_records_and_uses_reserved_ids(db: str, tmp_path: Path) -> N
     assert all(
         d["protocolSection"]["identificationModule"]["nctId"].startswith("NCT99") for d in synthetic
     )
+
+
+def test_analyze_criteria_fills_the_cache_once(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIALATLAS_CACHE_DIR", str(tmp_path / "cache"))
+    invoke("ingest", "-q", "--workers", "0", "--database", db, str(DEMO))
+    code, out, _ = invoke("analyze-criteria", "-q", "-j", "0", "--database", db)
+    assert code == 0
+    counts = re.match(r"(\d+) criteria texts, (\d+) distinct, (\d+) analysed", out)
+    assert counts, out
+    texts, distinct, analysed = map(int, counts.groups())
+    store = open_store(db)
+    with_criteria = [
+        d
+        for d in store.iter_documents()
+        if d["protocolSection"].get("eligibilityModule", {}).get("eligibilityCriteria")
+    ]
+    store.close()
+    assert texts == len(with_criteria) > 0 and 0 < distinct <= texts and analysed == distinct
+    assert str(tmp_path / "cache" / "criteria.sqlite") in out
+    code, out, _ = invoke("analyze-criteria", "-q", "-j", "0", "--database", db)
+    assert code == 0 and f"{distinct} distinct, 0 analysed" in out
+
+
+def test_analyze_criteria_names_a_cache_it_cannot_write(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "blocked").write_text("")
+    monkeypatch.setenv("TRIALATLAS_CACHE_DIR", str(tmp_path / "blocked"))
+    invoke("ingest", "-q", "--workers", "0", "--database", db, str(DEMO))
+    code, _, err = invoke("analyze-criteria", "-q", "--database", db)
+    assert code == 1
+    assert "cannot fill the criteria cache" in err and "blocked" in err

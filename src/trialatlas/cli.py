@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -494,6 +495,58 @@ def match(
     if not trials:
         stderr.print("no trial found for this patient", highlight=False)
         sys.exit(1)
+
+
+@main.command("analyze-criteria")
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(0, 64),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Processes that analyse while this one reads the store and writes (0: all in one).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@with_store
+def analyze_criteria(workers: int, quiet: bool, store: Store) -> None:
+    """Analyse every stored trial's criteria once, ahead of patients.
+
+    Matching reads each candidate's analysed criteria from a cache file
+    ($TRIALATLAS_CACHE_DIR, default ~/.cache/trialatlas); a text no patient has met yet is
+    analysed on the spot, which makes the first patients after a load or an upgrade slow.
+    Run this after loading, and again after upgrading trialatlas. Texts already analysed by
+    this version are skipped; an interrupted run keeps what it finished. Exits 1 when the
+    cache cannot be written.
+    """
+    from trialatlas.eligibility.cache import FillReport, criteria_cache
+    from trialatlas.eligibility.rank import analyze_store
+
+    started = time.perf_counter()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} trials"),
+        TextColumn("[cyan]{task.fields[analysed]:,} analysed"),
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("analyse", total=store.count(), analysed=0)
+
+        def on_progress(report: FillReport) -> None:
+            progress.update(task, completed=report.read, analysed=report.analysed)
+
+        try:
+            report = analyze_store(store, workers, on_progress)
+        except (OSError, sqlite3.Error) as exc:
+            fail(f"cannot fill the criteria cache: {exc}")
+    elapsed = time.perf_counter() - started
+    path = criteria_cache().path
+    size = path.stat().st_size / 1e6 if path and path.exists() else 0.0
+    stdout.print(
+        f"{report.read:,} criteria texts, {report.distinct:,} distinct, {report.analysed:,} "
+        f"analysed in {elapsed:.1f}s; cache {path} ({size:,.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,11 @@ The file lives in ``$TRIALATLAS_CACHE_DIR`` (default ``$XDG_CACHE_HOME/trialatla
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import itertools
+import multiprocessing
 import os
 import pickle
 import sqlite3
@@ -28,7 +31,9 @@ import sys
 import threading
 import zlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from importlib import resources
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -44,6 +49,8 @@ _ANALYSIS_SOURCES = (
     "vocabulary.py", "vocabulary.json",
 )  # fmt: skip
 _CHUNK = 500
+_FILL_BATCH = 2000  # distinct texts looked up, analysed and committed together by fill()
+_FILL_TASK = 25  # texts per task sent to a fill worker
 # Fewer missing texts than this are not worth a worker's round trip; a worker task is small,
 # so that this process (taking tasks from the back) and the worker (from the front) meet
 # near the middle whatever their speeds.
@@ -95,6 +102,7 @@ class CriteriaCache:
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS analysis (key BLOB PRIMARY KEY, body BLOB NOT NULL)"
                 )
+                _forget_other_code(db)
                 self._db = db
             except (OSError, sqlite3.Error):
                 self._db = None  # read-only or full disk: parse in memory every time
@@ -112,6 +120,59 @@ class CriteriaCache:
         for analysis in found.values():
             extract.remember(analysis)
         self._save(_analysed([(k, text) for k, text in wanted.items() if k not in found]))
+
+    def fill(
+        self,
+        texts: Iterable[str],
+        workers: int = 0,
+        on_progress: Callable[[FillReport], None] | None = None,
+    ) -> FillReport:
+        """Analyse and store every text the file does not hold yet (a whole store's, once after
+        loading it), so that no patient waits for a first-time analysis.
+
+        ``workers`` processes analyse while this one reads and writes (0: all here). Works in
+        batches: memory stays flat, and an interrupted run keeps what it finished. Raises
+        OSError when the file cannot be written.
+        """
+        if self._db is None:
+            raise OSError(f"the criteria cache {self.path} cannot be opened for writing")
+        report = FillReport()
+        with contextlib.ExitStack() as stack:
+            pool = None
+            if workers:
+                spawn = multiprocessing.get_context("spawn")  # no copy of this process's state
+                pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=spawn))
+            seen: set[bytes] = set()
+            batch: dict[bytes, str] = {}
+            for text in texts:
+                report.read += 1
+                key = _key(text)
+                if key not in seen:
+                    seen.add(key)
+                    batch[key] = text
+                if len(batch) >= _FILL_BATCH:
+                    self._fill_batch(batch, pool, report, on_progress)
+            self._fill_batch(batch, pool, report, on_progress)
+        return report
+
+    def _fill_batch(
+        self,
+        batch: dict[bytes, str],
+        pool: ProcessPoolExecutor | None,
+        report: FillReport,
+        on_progress: Callable[[FillReport], None] | None,
+    ) -> None:
+        stored = self._stored(list(batch))
+        keys = [key for key in batch if key not in stored]
+        texts = [batch[key] for key in keys]
+        chunks = [texts[i : i + _FILL_TASK] for i in range(0, len(texts), _FILL_TASK)]
+        bodies = pool.map(_fresh_bodies, chunks) if pool else map(_fresh_bodies, chunks)
+        self._save(list(zip(keys, itertools.chain.from_iterable(bodies), strict=True)), strict=True)
+        report.distinct += len(batch)
+        report.analysed += len(keys)
+        batch.clear()
+        if on_progress:
+            on_progress(report)
 
     def analysis(self, text: str) -> CriteriaAnalysis:
         """The analysis of one criteria text, through the cache."""
@@ -132,7 +193,20 @@ class CriteriaCache:
                 found.update((key, pickle.loads(zlib.decompress(body))) for key, body in rows)
         return found
 
-    def _save(self, rows: list[tuple[bytes, bytes]]) -> None:
+    def _stored(self, keys: list[bytes]) -> set[bytes]:
+        """Which of ``keys`` the file holds (without loading their analyses)."""
+        assert self._db is not None
+        found: set[bytes] = set()
+        with self._lock:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                query = f"SELECT key FROM analysis WHERE key IN ({marks})"
+                found.update(key for (key,) in self._db.execute(query, chunk))
+        return found
+
+    def _save(self, rows: list[tuple[bytes, bytes]], *, strict: bool = False) -> None:
+        """Store analysed rows; a ranking (not ``strict``) shrugs off a busy or full file."""
         if self._db is None or not rows:
             return
         with self._lock:
@@ -140,7 +214,32 @@ class CriteriaCache:
                 with self._db:
                     self._db.executemany("INSERT OR IGNORE INTO analysis VALUES (?, ?)", rows)
             except sqlite3.Error:
-                pass  # another process holds the write lock too long: keep them in memory only
+                if strict:
+                    raise
+                # another process holds the write lock too long: keep them in memory only
+
+
+@dataclass
+class FillReport:
+    """Progress of `CriteriaCache.fill`: texts read, distinct among them, newly analysed."""
+
+    read: int = 0
+    distinct: int = 0
+    analysed: int = 0
+
+
+def _forget_other_code(db: sqlite3.Connection) -> None:
+    """Empty the file when its analyses were made by other code (keys hash the code, so they
+    would never be read again): a cache filled for a whole registry is big, and an upgrade
+    must not leave a dead copy behind."""
+    db.execute("CREATE TABLE IF NOT EXISTS code (fingerprint TEXT NOT NULL)")
+    stored = db.execute("SELECT fingerprint FROM code").fetchone()
+    if stored is not None and stored[0] == code_fingerprint():
+        return
+    with db:
+        db.execute("DELETE FROM analysis")
+        db.execute("DELETE FROM code")
+        db.execute("INSERT INTO code VALUES (?)", (code_fingerprint(),))
 
 
 def _body(analysis: CriteriaAnalysis) -> bytes:
@@ -188,6 +287,11 @@ def _analysed(todo: list[tuple[bytes, str]]) -> list[tuple[bytes, bytes]]:
             return rows
     finally:
         _worker_lock.release()
+
+
+def _fresh_bodies(texts: list[str]) -> list[bytes]:
+    """Stored forms of new analyses, outside the LRU (a fill meets each text once)."""
+    return [_body(extract.fresh_analysis(text)) for text in texts]
 
 
 def _here(todo: list[tuple[bytes, str]]) -> list[tuple[bytes, bytes]]:

@@ -22,7 +22,7 @@ most trials are about something else, so ranking goes in three steps:
 
 Public entry points for the CLI, the JSON API and the pages: `rank_trials`, `check_trial`,
 `trial_criteria`; `score_trials` scores a given set of trials (the benchmark's judged-only
-reranking).
+reranking); `analyze_store` fills the criteria cache for a whole store ahead of patients.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ import bisect
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
 from trialatlas import search as search_layer
 from trialatlas.eligibility import lexicon
-from trialatlas.eligibility.cache import criteria_cache, start_worker
+from trialatlas.eligibility.cache import FillReport, criteria_cache, start_worker
 from trialatlas.eligibility.match import MatchResult, Status, match_study
 from trialatlas.eligibility.profile import Profile, ProfileError, note_focus
 from trialatlas.eligibility.terms import gazetteer
@@ -350,6 +350,15 @@ def retrieve(
 def _criteria_text(doc: dict[str, Any]) -> str:
     module = (doc.get("protocolSection") or {}).get("eligibilityModule") or {}
     return module.get("eligibilityCriteria") or ""
+
+
+def analyze_store(
+    store: Store, workers: int = 0, on_progress: Callable[[FillReport], None] | None = None
+) -> FillReport:
+    """Put the analysis of every current trial's criteria into the cache (`trialatlas
+    analyze-criteria`): rankings then only match, from the first patient on."""
+    texts = (text for doc in store.iter_documents() if (text := _criteria_text(doc)))
+    return criteria_cache().fill(texts, workers, on_progress)
 
 
 def _matched(
