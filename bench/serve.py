@@ -9,11 +9,11 @@ Two measurements, each beside a baseline taken in the same run:
    again with "See also" cached), search pages and the baseline (the JSON API by-id
    endpoint when the API is present, else a static file).
 2. Throughput: `trialatlas serve --workers N` on a free loopback port, driven by `wrk` when
-   installed (apt install wrk), else by a bounded asyncio + httpx loop, rotating through
+   installed (apt install wrk), else by a bounded asyncio + httpx2 loop, rotating through
    detail pages: first pages the server has never shown (cold: every study outside the
    sample), then the sampled pages once each has been seen (warm). Each worker process is
    warmed up first (templates, search columns). Bounded in time (--seconds) and, for the
-   httpx loop, in count.
+   httpx2 loop, in count.
 
 The database defaults to bench/out/serve.db, built on first use from data/demo and the
 shared corpus (../shared/data/ctgov), one snapshot at a time so that records present in two
@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -117,12 +117,12 @@ def _summary(name: str, timings: list[float]) -> Latency:
     return Latency(name, len(timings), statistics.median(timings), p95, timings[-1])
 
 
-def _client(database: Path) -> httpx.AsyncClient:
+def _client(database: Path) -> httpx2.AsyncClient:
     """A client that calls the ASGI app in this process: no network, no server."""
     from trialatlas.web.app import create_app
 
-    transport = httpx.ASGITransport(app=create_app(str(database)))
-    return httpx.AsyncClient(transport=transport, base_url="http://bench")
+    transport = httpx2.ASGITransport(app=create_app(str(database)))
+    return httpx2.AsyncClient(transport=transport, base_url="http://bench")
 
 
 async def _status(database: Path, path: str) -> int:
@@ -168,9 +168,9 @@ def start_server(database: Path, workers: int) -> tuple[subprocess.Popen[bytes],
     deadline = time.monotonic() + SERVER_START_SECONDS
     while True:
         try:
-            httpx.get(f"{url}/static/site.css", timeout=1)
+            httpx2.get(f"{url}/static/site.css", timeout=1)
             return server, url
-        except httpx.TransportError:
+        except httpx2.TransportError:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
                 sys.exit("the server did not start")
@@ -210,7 +210,7 @@ def run_wrk(base: str, name: str, paths: Sequence[str], seconds: float, conns: i
     return Throughput(name, "wrk", seconds, rate, latency.get("50"), latency.get("99"), errors)
 
 
-async def _httpx_load(
+async def _client_load(
     base: str, name: str, paths: Sequence[str], seconds: float, conns: int, limit: int
 ) -> Throughput:
     """A bounded closed loop: `conns` tasks, each one request at a time, until time or count."""
@@ -219,7 +219,7 @@ async def _httpx_load(
     errors = 0
     next_index = 0
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: httpx2.AsyncClient) -> None:
         nonlocal errors, next_index
         while time.monotonic() < deadline and len(timings) < limit:
             path = paths[next_index % len(paths)]
@@ -229,26 +229,26 @@ async def _httpx_load(
             timings.append((time.perf_counter() - started) * 1000)
             errors += response.status_code != 200
 
-    limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
+    limits = httpx2.Limits(max_connections=conns, max_keepalive_connections=conns)
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
         await asyncio.gather(*(worker(client) for _ in range(conns)))
     elapsed = time.monotonic() - started
     summary = _summary(name, timings)
-    return Throughput(name, "httpx", elapsed, len(timings) / elapsed, summary.p50_ms, None, errors)
+    return Throughput(name, "httpx2", elapsed, len(timings) / elapsed, summary.p50_ms, None, errors)
 
 
 def _load(base: str, name: str, paths: Sequence[str], args: argparse.Namespace) -> Throughput:
     if shutil.which("wrk"):
         return run_wrk(base, name, paths, args.seconds, args.connections)
     return asyncio.run(
-        _httpx_load(base, name, paths, args.seconds, args.connections, args.max_requests)
+        _client_load(base, name, paths, args.seconds, args.connections, args.max_requests)
     )
 
 
 async def _visit(base: str, paths: Sequence[str], connections: int = 8) -> None:
     """Each path once, a few at a time: fills the workers' See-also caches."""
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx2.AsyncClient(base_url=base, timeout=60) as client:
         for start in range(0, len(paths), connections):
             chunk = paths[start : start + connections]
             await asyncio.gather(*(client.get(p) for p in chunk), return_exceptions=True)
@@ -289,7 +289,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--sample", type=int, default=500, help="detail pages to time")
-    parser.add_argument("--max-requests", type=int, default=100_000, help="httpx loop bound")
+    parser.add_argument("--max-requests", type=int, default=100_000, help="httpx2 loop bound")
     args = parser.parse_args()
     if not args.database.exists():
         build_database(args.database)

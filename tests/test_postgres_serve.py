@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from trialatlas.store import open_store
@@ -74,15 +74,15 @@ def test_workers_serve_reads_during_concurrent_ingests(
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/api/v2/version", timeout=5).status_code == 200:
+                if httpx2.get(f"{base}/api/v2/version", timeout=5).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             assert time.monotonic() < deadline and server.poll() is None, "server did not start"
             time.sleep(0.2)
 
         def reader(offset: int) -> None:
-            with httpx.Client(base_url=base, timeout=30) as client:
+            with httpx2.Client(base_url=base, timeout=30) as client:
                 n = offset
                 while not stop.is_set():
                     nct_id = ids[n % len(ids)]
@@ -93,7 +93,7 @@ def test_workers_serve_reads_during_concurrent_ingests(
                     ):
                         try:
                             status = client.get(path).status_code
-                        except httpx.HTTPError as exc:
+                        except httpx2.HTTPError as exc:
                             failures.append(f"{path}: {exc!r}")
                             continue
                         statuses[status] += 1

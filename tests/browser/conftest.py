@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from browsing import Pages
 from playwright.sync_api import Browser, sync_playwright
@@ -69,9 +69,9 @@ def base_url(corpus_store: SQLiteStore) -> Iterator[str]:
         deadline = time.monotonic() + SERVER_START_SECONDS
         while True:
             try:
-                httpx.get(f"{url}/static/site.css", timeout=1)
+                httpx2.get(f"{url}/static/site.css", timeout=1)
                 break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"uvicorn did not start on port {port}") from None
                 time.sleep(0.1)
