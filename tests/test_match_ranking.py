@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from trialatlas import cli as cli_module
 from trialatlas.cli import main
 from trialatlas.eligibility import cache, extract, rank
 from trialatlas.eligibility.evaluate import (
@@ -275,11 +276,14 @@ def test_cli_json_is_the_ranked_list(corpus_store: SQLiteStore, tmp_path: Path) 
     assert any(t["overallStatus"] not in OPEN_STATUSES for t in anywhere)
 
 
-def test_cli_note_and_table(corpus_store: SQLiteStore) -> None:
+def test_cli_note_and_table(corpus_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_module.stdout, "width", 80)  # a plain terminal
     note = "A 40-year-old man with amyotrophic lateral sclerosis and multifocal motor neuropathy."
     result = cli(corpus_store, "--note", note, "--limit", "10")
     assert result.exit_code == 0, result.output
     assert SEED in result.stdout and "verdict" in result.stdout
+    # the title and the reason give way; the verdict and the score stay whole
+    assert re.search(r"(likely_eligible|needs_review|likely_excluded) +\d\.\d{3} ", result.stdout)
 
 
 @pytest.mark.parametrize(

@@ -482,10 +482,17 @@ def match(
         sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         table = Table(box=None)
-        for name, width in (("#", 2), ("NCT id", 11)):
-            table.add_column(name, min_width=width, no_wrap=True)
-        for name in ("status", "verdict", "score", "title", "why"):
-            table.add_column(name, max_width=30, no_wrap=True, overflow="ellipsis")
+        # a narrow terminal shortens the status, the title and the reason, never the verdict
+        for name, width in (
+            ("#", 2),
+            ("NCT id", 11),
+            ("status", 10),
+            ("verdict", 15),
+            ("score", 5),
+        ):
+            table.add_column(name, min_width=width, max_width=30, no_wrap=True, overflow="ellipsis")
+        table.add_column("title", max_width=30, no_wrap=True, overflow="ellipsis")
+        table.add_column("why", min_width=10, max_width=30, no_wrap=True, overflow="ellipsis")
         for t in trials:
             failures = t.match.failures
             why = f"except: {failures[0].text}" if failures else f"{len(t.match.unknowns)} unknown"
