@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from trialatlas.eligibility import cache, extract
+from trialatlas.eligibility import cache, extract, rank
 from trialatlas.eligibility.extract import CriteriaAnalysis
+from trialatlas.ingest import ingest
+from trialatlas.store import Store
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
 TEXTS = [
     "Inclusion Criteria:\n"
@@ -64,7 +68,6 @@ def _forget_analyses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(extract, "_CACHE", OrderedDict())
     monkeypatch.setattr(extract, "fresh_analysis", counted)
-    monkeypatch.setattr(cache, "analyze_criteria", lambda text: counted(text))
     return made
 
 
@@ -122,3 +125,25 @@ def test_fill_names_a_cache_it_cannot_write(tmp_path: Path) -> None:
     blocked.write_text("")
     with pytest.raises(OSError, match="cannot be opened for writing"):
         cache.CriteriaCache(blocked / "criteria.sqlite").fill(TEXTS)
+
+
+def test_a_store_of_either_kind_is_analysed_ahead(
+    backend_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(cache.CACHE_DIR_ENV, str(tmp_path))
+    ingest(backend_store, [DEMO])
+    texts = [
+        text
+        for doc in backend_store.iter_documents()
+        if (text := doc["protocolSection"].get("eligibilityModule", {}).get("eligibilityCriteria"))
+    ]
+    report = rank.analyze_store(backend_store)
+    assert (report.read, report.distinct, report.analysed) == (
+        len(texts),
+        len(set(texts)),
+        len(set(texts)),
+    )
+    assert rank.analyze_store(backend_store).analysed == 0
+    made = _forget_analyses(monkeypatch)
+    assert rank.trial_criteria(backend_store, "NCT04952155") is not None
+    assert made == []  # the detail page's criteria come from the cache
