@@ -167,7 +167,7 @@ def test_match_page_ranks_the_seed_trial_for_a_seed_like_patient(client: TestCli
     seed = next(t for t in trials if f'href="/study/{SEED_ID}"' in t)
     assert "Likely eligible" in seed and "near the patient" in seed
     assert "Every criterion" in seed and "18-70 years old" in seed
-    assert "Trials open to participants first" in html
+    assert "Trials open to participants and about the patient’s conditions first" in html
 
 
 def test_match_page_shows_exclusions_with_their_reason(client: TestClient) -> None:

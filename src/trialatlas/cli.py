@@ -444,7 +444,9 @@ def db_current(database: str) -> None:
 )  # fmt: skip
 @click.option("--note", help="A free-text patient description (read into a profile).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
-@click.option("--any-status", is_flag=True, help="Do not put trials open to participants first.")
+@click.option(
+    "--any-status", is_flag=True, help="Do not put open trials on the patient's conditions first."
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @with_store
 def match(

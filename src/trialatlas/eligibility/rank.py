@@ -16,7 +16,8 @@ most trials are about something else, so ranking goes in three steps:
    topics only (bench/trec.py). A site within ``near_km`` of the patient (when the profile has
    a location) adds a bonus: enough to lift a nearby trial on the patient's condition, not to
    lift a nearby trial on something else (TREC has no locations: this one is set by hand).
-   Trials open to participants come first (unless ``any_status``), then by score.
+   Trials open to participants and about one of the patient's conditions come first (unless
+   ``any_status``), then by score.
    Candidates are matched in order of the best score they could still reach, and matching
    stops once none can enter the top ``limit``.
 
@@ -389,9 +390,20 @@ def _ranked(
     )
 
 
-def _sort_key(candidate: Candidate, score: float, any_status: bool) -> tuple[int, float]:
-    """Open first (unless any_status), then higher score."""
-    return (0 if any_status or candidate.open else 1, -score)
+def _sort_key(
+    candidate: Candidate, score: float, any_status: bool, topical: bool = True
+) -> tuple[int, float]:
+    """Open trials first (unless any_status), then higher score. Only an open trial about
+    one of the patient's conditions (``topical``) goes first: a recruiting trial on
+    something else must not push the trials on the patient's disease out of the top. Before
+    a candidate is matched it is taken to be topical, so its key is the best it can reach."""
+    return (0 if any_status or (candidate.open and topical) else 1, -score)
+
+
+def _topical(profile: Profile, match: MatchResult) -> bool:
+    """Whether the trial is about one of the patient's conditions (any trial is, for a
+    patient with none: the preference for open trials then holds throughout)."""
+    return match.relevance > 0 or not profile.conditions
 
 
 def _score(candidate: Candidate, fit: float, weights: Weights) -> float:
@@ -432,7 +444,10 @@ def rank_candidates(
             # after the last equal key: the order a stable sort of the batch would give
             bisect.insort(
                 kept,
-                (_sort_key(trial.candidate, trial.score, any_status), trial),
+                (
+                    _sort_key(trial.candidate, trial.score, any_status, _topical(profile, match)),
+                    trial,
+                ),
                 key=lambda pair: pair[0],
             )
             del kept[limit:]

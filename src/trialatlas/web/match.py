@@ -2,8 +2,9 @@
 
 - ``POST /api/match`` with ``{"profile": {...}}`` (docs/eligibility.md) or ``{"note": "..."}``
   or both (the note's words then help find trials), plus ``limit`` (1..100, default 20) and
-  ``anyStatus`` (default false: trials open to participants first) → the ranked list, each
-  trial ``{nctId, verdict, score, criteria: [...], ...}`` as `RankedTrial.to_json` writes it.
+  ``anyStatus`` (default false: open trials on the patient's conditions first) → the ranked
+  list, each trial ``{nctId, verdict, score, criteria: [...], ...}`` as
+  `RankedTrial.to_json` writes it.
 - ``GET /api/v2/studies/{nctId}/criteria`` → the trial's inclusion and exclusion items, each
   with its exact text, position and extracted constraints (`trial_criteria`).
 
@@ -51,7 +52,7 @@ _BODY_FIELDS = {
     "profile": "a patient profile (docs/eligibility.md)",
     "note": "a free-text patient description",
     "limit": f"1..{MAX_LIMIT}, default {DEFAULT_LIMIT}",
-    "anyStatus": "true: do not put open trials first",
+    "anyStatus": "true: do not put open trials on the patient's conditions first",
 }
 
 
