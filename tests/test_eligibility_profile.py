@@ -312,6 +312,15 @@ def test_a_bare_glucose_too_small_for_mg_dl_is_mmol_l() -> None:
     assert criterion.status is Status.MET  # 15 mmol/L is 270 mg/dL
 
 
+def test_values_given_respectively_abbreviated_resp() -> None:
+    note = (
+        "A 46-year-old man. His fasting glucose and triglyceride levels (85 and 158 mg/dL, "
+        "resp.) were within normal limits."
+    )
+    labs = {m.name: (m.value, m.unit) for m in profile_from_note(note).labs}
+    assert labs == {"glucose": (85.0, "mg/dL"), "triglycerides": (158.0, "mg/dL")}
+
+
 def test_rating_scales_in_notes_decide_criteria_on_them() -> None:
     note = (
         "A 55-year-old man with Parkinson's disease, Hoehn-Yahr Stage I. Her HAM-D score is 20. "

@@ -107,6 +107,7 @@ def test_ages_of_other_people_or_cohorts_do_not_fail_an_adult(text: str) -> None
             "Heart failure that in the opinion of the investigator would interfere with the study",
             "heart failure",
         ),
+        ("Pituitary adenoma within 3mm of optic chiasm confirmed by MRI", "pituitary adenoma"),
     ],
 )
 def test_a_qualified_exclusion_needs_review_rather_than_excluding(
@@ -375,6 +376,37 @@ def test_a_drug_intolerance_is_not_taking_the_drug() -> None:
     assert result.verdict is not Verdict.LIKELY_EXCLUDED
 
 
+def test_a_toxicity_with_a_prior_drug_is_not_having_taken_it() -> None:
+    text = (
+        "Inclusion Criteria:\n- Patients must not have experienced toxicity >= grade 3 with "
+        "prior treatment with either temozolomide or imatinib mesylate"
+    )
+    judged = item(run(text, treatments=[{"name": "temozolomide"}]), "Patients")
+    assert judged.status is not Status.NOT_MET
+
+
+def test_drugs_named_after_specifically_are_what_the_item_rules_out() -> None:
+    text = (
+        "Inclusion Criteria:\n- The patient must not be on any drug therapy for symptomatic "
+        "control of parkinsonism, specifically levodopa, dopamine agonist, amantadine"
+    )
+    judged = item(run(text, treatments=[{"name": "levodopa", "ongoing": True}]), "The patient")
+    assert judged.status is Status.NOT_MET
+    assert [e.patient for e in judged.evidence] == ["treatment levodopa"]
+
+
+def test_a_requirement_for_a_drug_class_is_taking_it() -> None:
+    text = "Exclusion Criteria:\n- Requirement for dopaminergic drugs"
+    result = run(text, treatments=[{"name": "levodopa", "ongoing": True}])
+    assert item(result, "Requirement").status is Status.NOT_MET
+
+
+def test_a_need_during_the_run_in_is_future_use() -> None:
+    text = "Exclusion Criteria:\n- Need for oral corticosteroids during run-in period"
+    result = run(text, treatments=[{"name": "prednisone", "ongoing": True}])
+    assert item(result, "Need").status is Status.UNKNOWN
+
+
 def test_future_use_is_not_decided_by_past_use() -> None:
     text = (
         "Exclusion Criteria:\n- Plan to use any additional cancer therapy (e.g., radiation, "
@@ -401,6 +433,16 @@ def test_brand_names_match_their_class() -> None:
     text = "Exclusion Criteria:\n- Current use of alpha blockers"
     result = run(text, treatments=[{"name": "Flomax", "ongoing": True}])
     assert result.verdict is Verdict.LIKELY_EXCLUDED
+
+
+def test_asked_to_withhold_a_drug_is_no_exclusion_of_its_users() -> None:
+    text = (
+        "Inclusion Criteria:\n- Patients will be asked to withhold any medication that can "
+        "influence the central nervous system (e.g. levodopa) at least 8 hours prior to the "
+        "examination."
+    )
+    judged = item(run(text, treatments=[{"name": "levodopa", "ongoing": True}]), "Patients")
+    assert judged.status is Status.UNKNOWN
 
 
 # --- the score -----------------------------------------------------------------------------
@@ -669,6 +711,27 @@ def test_renal_insufficiency_names_chronic_kidney_disease() -> None:
         assert item(result, criterion).status is Status.NOT_MET
 
 
+def test_carcinoma_in_situ_is_not_the_invasive_carcinoma() -> None:
+    text = "Exclusion Criteria:\n- History of ductal carcinoma in situ"
+    result = run(text, ("Breast Cancer",), diagnoses=["invasive ductal breast carcinoma"])
+    assert item(result, "History").status is not Status.NOT_MET
+    (dcis,) = of(extract_item("History of ductal carcinoma in situ"), Condition)
+    assert dcis.key == concept_key("ductal carcinoma in situ")
+
+
+def test_a_tumour_the_margins_must_be_free_of_is_the_specimens() -> None:
+    text = (
+        "Inclusion Criteria:\n- Breast conserving surgery for operable breast cancer. Margins "
+        "of resected specimen must be histologically free of invasive adenocarcinoma and "
+        "ductal carcinoma."
+    )
+    result = run(text, ("Breast Cancer",), diagnoses=["invasive ductal breast carcinoma"])
+    assert item(result, "Breast conserving").status is not Status.NOT_MET
+    spleen = "Inclusion Criteria:\n- Massive (> 6 cm below left costal margin) splenomegaly"
+    assert item(run(spleen, absent_conditions=["splenomegaly"]), "Massive").status \
+        is Status.NOT_MET  # fmt: skip
+
+
 # --- treatments named with a head word -----------------------------------------------------
 
 
@@ -721,6 +784,19 @@ def test_a_change_word_before_a_line_break_still_reaches_the_lab() -> None:
     )
     result = run(text, labs=[{"name": "inr", "value": 0.9}])
     assert item(result, "Receiving").status is not Status.NOT_MET
+
+
+def test_a_negation_reaches_across_a_line_wrap() -> None:
+    text = (
+        "Inclusion Criteria:\n- Patient recently diagnosed with myeloma who has not received any"
+        "\n     previous chemotherapy treatment for myeloma."
+    )
+    result = run(text, treatments=[{"name": "melphalan"}])
+    judged = item(result, "Patient recently")
+    assert judged.status is Status.NOT_MET
+    assert [e.patient for e in judged.evidence if e.status is Status.NOT_MET] == [
+        "treatment melphalan"
+    ]
 
 
 def test_one_item_of_a_scale_is_not_its_total() -> None:

@@ -30,7 +30,7 @@ from trialatlas.eligibility.negation import ContextFinder
 from trialatlas.eligibility.terms import Key, canonical_token, concept_key, display_key, gazetteer
 
 # Bump when rules change: cached analyses keyed by an older version are not reused.
-EXTRACTOR_VERSION = 6
+EXTRACTOR_VERSION = 7
 
 Span = tuple[int, int]
 
@@ -1046,12 +1046,15 @@ def _time_windows(text: str, low: str) -> list[TimeWindow]:
 
 # --- conditions and treatments -------------------------------------------------------------
 
+# "in situ" is part of a name: "ductal carcinoma in situ" is not a ductal carcinoma.
 _PREPOSITIONS = (
-    "due to|secondary to|because of|related to|unrelated to|caused by|within|for|in|at|after|"
+    r"due to|secondary to|because of|related to|unrelated to|caused by|within|for|"
+    r"in(?!\s+situ\b)|at|after|"
     "before|during|since|while|on|by|to|from|as"
 )
 _CHUNK_SPLIT = re.compile(
     r"[,;:()\[\]{}]|\.(?:\s|$)|\s(?:or|and|and/or|nor|such as|including|include|includes|"
+    r"specifically|namely|particularly|especially|"
     r"e\.g\.?|i\.e\.?|etc\.?|except(?: for)?|other than|with the exception of|excluding|"
     r"defined as|as well as|versus|vs\.?|plus|unless|if|when|requiring|that|which|who|whose|"
     rf"where|while|{_PREPOSITIONS}|is|are|was|were|will|must|should|may|can|could|has|have|"
@@ -1060,9 +1063,12 @@ _CHUNK_SPLIT = re.compile(
 _AFTER_PREPOSITION = re.compile(rf"\s(?:{_PREPOSITIONS})\s*$")
 _LIST_SEPARATOR = re.compile(r"\s*(?:,|/|\s(?:or|and|and/or))\s*")
 _STARTS_WITH_PREPOSITION = re.compile(rf"\s*(?:{_PREPOSITIONS})\s")
-# "history of or therapy for X": the patient has had X, not only a treatment of it.
-_HISTORY_OR_THERAPY = re.compile(r"\b(?:history of|h/o) or (?:therapy|treatment) for$")
-_HISTORY_OR_THERAPY_REACH = 40  # its longest match and a character: it ends at the end
+# "history of or therapy for X": the patient has had X, not only a treatment of it; and
+# "requirement for dopaminergic drugs" is the patient's need of them.
+_PATIENTS_AFTER_FOR = re.compile(
+    r"\b(?:(?:history of|h/o) or (?:therapy|treatment)|requirements?|needs?) for$"
+)
+_PATIENTS_AFTER_FOR_REACH = 40  # its longest match and a character: it ends at the end
 _LEAD = re.compile(
     r"\s*(?:(?:history of|h/o|hx of|diagnosis of|diagnoses of|diagnosed with|diagnosed|known|"
     r"co-?infect(?:ion|ed) with|infect(?:ion|ed) with|"
@@ -1102,6 +1108,10 @@ _NAMED_TREATMENTS = frozenset(
     )
 )
 _MAX_CHUNK_WORDS = 8
+# "Margins of the resected specimen must be free of invasive carcinoma": the tumour named
+# after "margins" is the specimen's, not a condition the patient must be free of (a "costal
+# margin" is a landmark of the body).
+_MARGINS = re.compile(r"(?<!costal )\bmargins?\b")
 _OTHER = re.compile(r"\b(?:other|another|additional|second)\b")
 # "No other prior or concurrent malignancy": "other" before a list of modifiers reaches the
 # condition after them, across the "or" that split the list.
@@ -1115,10 +1125,12 @@ _ADVERSE_AFTER = re.compile(
     r"contraindicat\w*|toxicity|reactions?)\b"
 )
 # "hypersensitivity to any beta2-agonist, ... or systemic corticosteroid therapy": every drug
-# of the list after it reacted, unless the clause turns to using one.
+# of the list after it reacted, unless the clause turns to using one. So did the drugs of
+# "toxicity >= grade 3 with prior treatment with either temozolomide or imatinib".
 _ADVERSE_TO = re.compile(
-    r"\b(?:hypersensitivity|allerg(?:y|ies|ic reactions?)|intolerance|sensitivity|"
-    r"adverse reactions?|contraindications?) (?:to|against)\b"
+    r"\b(?:(?:hypersensitivity|allerg(?:y|ies|ic reactions?)|intolerance|sensitivity|"
+    r"adverse reactions?|contraindications?) (?:to|against)|toxicit(?:y|ies)\b[^.;]{0,30}?"
+    r"\b(?:to|from|with|of)(?: (?:prior|previous))?(?: (?:treatment|therapy) with)?)\b"
 )
 _USE = re.compile(r"\b(?:use|using|used|taking|receiv\w*|requir\w*|treated|treatment with)\b")
 # A clause about use now, and words that make it about use ever.
@@ -1127,19 +1139,22 @@ _CURRENT = re.compile(
     r"(?:screening|enrol\w*|randomi[sz]ation|entry)|at (?:screening|entry))\b"
 )
 _EVER = re.compile(r"\b(?:prior|previous\w*|history|past|ever|before|preceding|within|since)\b")
-# Treatment the item speaks of as future ("during the study", "plan to use"): a record of
-# past or current use does not decide it.
+# Treatment the item speaks of as future ("during the study", "plan to use", "will be asked
+# to withhold levodopa"): a record of past or current use does not decide it.
 _FUTURE = re.compile(
-    r"\b(?:during (?:the )?(?:study|trial|treatment period|course of the study)|"
+    r"\b(?:during (?:the )?(?:study|trial|treatment period|course of the study|run-in)|"
+    r"(?:asked|required|willing|able|agrees?) to (?:withhold|stop|discontinue|hold|abstain)|"
     r"throughout the study|while (?:on|in|participating in) (?:the )?study|"
     r"after (?:administration|enrol\w*|randomi[sz]ation|the first dose)|"
     r"plan(?:s|ned|ning)? to|intend\w* to|(?:will|would) (?:require|need|receive)|"
     r"anticipated|expected to (?:require|need|receive))\b"
 )
-# Words after a condition, in its clause, that make having it not enough on its own.
+# Words after a condition, in its clause, that make having it not enough on its own; so does
+# where it reaches ("pituitary adenoma within 3mm of optic chiasm", "tumor invading ...").
 _CONDITIONAL = re.compile(
     r"\b(?:if|when|whenever|unless|provided|requir\w+|precludes?|precluding|prevents?|"
     r"due to|secondary to|caused by|resulting from|attributable to|associated with|related to|"
+    r"within \d+(?:\.\d+)?\s*(?:mm|cm|millimet\w+|centimet\w+) of|invading|abutting|encasing|"
     r"(?:that|which) (?:would|could|may|might|will|needs?|precludes?)|"
     r"as (?:demonstrated|defined|evidenced|determined|judged|assessed) by)\b"
 )
@@ -1189,7 +1204,7 @@ def _chunks(low: str) -> Iterator[tuple[int, int, bool]]:
         yield start, m.start(), incidental
         listed = incidental and _LIST_SEPARATOR.fullmatch(m.group())
         incidental = bool(_AFTER_PREPOSITION.search(m.group() + " ")) or bool(listed)
-        if _HISTORY_OR_THERAPY.search(low, max(0, m.end() - _HISTORY_OR_THERAPY_REACH), m.end()):
+        if _PATIENTS_AFTER_FOR.search(low, max(0, m.end() - _PATIENTS_AFTER_FOR_REACH), m.end()):
             incidental = False
         start = m.end()
         incidental = incidental or bool(_STARTS_WITH_PREPOSITION.match(low, start))
@@ -1277,14 +1292,17 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
                 current = bool(_CURRENT.search(clause)) and not _EVER.search(clause)
                 out.append(Treatment(rule=f"treatment.{source}", current=current, **common))
             else:
-                common["incidental"] = incidental or ctx.family
+                clause_start = _clause(low, start, stop)[0]
+                common["incidental"] = (
+                    incidental or ctx.family or bool(_MARGINS.search(low, clause_start, start))
+                )
                 out.append(
                     Condition(
                         rule=f"condition.{source}",
                         historical=ctx.historical,
                         qualified_by=_qualified_by(low, start, stop, judgements),
                         other=bool(lead and _OTHER.search(lead.group()))
-                        or bool(_OTHER_BEFORE.search(low, _clause(low, start, stop)[0], start)),
+                        or bool(_OTHER_BEFORE.search(low, clause_start, start)),
                         **common,
                     )
                 )

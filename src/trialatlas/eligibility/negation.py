@@ -254,7 +254,9 @@ _STOP_WORDS = frozenset(
         "remarkable",
     )
 )
-_STOP_PUNCTUATION = re.compile(r"[.;:!?)\n]")
+# A line break ends a clause unless the line goes on in lower case: criteria texts are
+# hard-wrapped, and "has not received any\n  previous chemotherapy" is one clause.
+_STOP_PUNCTUATION = re.compile(r"[.;:!?)]|\n(?![ \t]*[a-z])")
 # A list item run into one line ("- OSA, not CPAP compliant - Microcytic anemia"): the next
 # item's bullet ends the clause. A capital after it tells a bullet from a range or a dash.
 _LIST_BULLET = re.compile(r"(?<=\s)[-\u2022*]\s+(?=[A-Z])")
@@ -326,7 +328,7 @@ class ContextFinder:
         tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(low)]
         words = [t[2] for t in tokens]
         self.word_starts = [t[0] for t in tokens if t[2] not in "/-"]
-        stops = [m.start() for m in _STOP_PUNCTUATION.finditer(low)]
+        stops = [m.start() for m in _STOP_PUNCTUATION.finditer(self.text)]
         stops += [m.start() for m in _LIST_BULLET.finditer(self.text)]
         stops += [start for start, _, word in tokens if word in self._stop_words]
         self.stops = sorted(stops)

@@ -404,7 +404,7 @@ _NOTE_CLASS = re.compile(r"\s*(?:stage|class|grade)?\s*(?P<c>iv|v|iii|ii|i)\b")
 _ROMAN = {"i": 1.0, "ii": 2.0, "iii": 3.0, "iv": 4.0, "v": 5.0}
 _RESPECTIVELY = re.compile(
     rf"(?P<fill>[^\d.;]{{0,30}}?)(?P<vals>{NUM}(?:\s*(?:,|and)\s*{NUM})+)\s*"
-    rf"(?P<u>{units.UNIT_PATTERN})?\s*,?\s*(?:\([^)]*\)\s*)?respectively",
+    rf"(?P<u>{units.UNIT_PATTERN})?\s*,?\s*(?:\([^)]*\)\s*)?(?:respectively|resp\b)",
     re.I,
 )
 _BLOOD_PRESSURE = re.compile(
