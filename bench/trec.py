@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +144,7 @@ def judged_grades(
 
 
 def quality(store: SQLiteStore, topics: dict[str, str], qrels: dict[str, dict[str, int]]) -> None:
-    bm25, ours, eligibility_only = Tally(), Tally(), Tally()
+    bm25, ours, matcher = Tally(), Tally(), Tally()
     started = time.perf_counter()
     for number, note in topics.items():
         grades = qrels.get(number, {})
@@ -158,9 +158,9 @@ def quality(store: SQLiteStore, topics: dict[str, str], qrels: dict[str, dict[st
         judged = rank.score_trials(store, profile, list(grades), note=note)
         ids = [t.nct_id for t in ranked]
         ours.add(ids, {t.nct_id: t.score for t in judged}, grades)
-        eligibility_only.add(ids, {t.nct_id: t.eligibility for t in judged}, grades)
+        matcher.add(ids, {t.nct_id: t.match.score for t in judged}, grades)
     elapsed = time.perf_counter() - started
-    b, o, e = bm25.row(), ours.row(), eligibility_only.row()
+    b, o, e = bm25.row(), ours.row(), matcher.row()
     judged = sum(len(qrels.get(t, {})) for t in topics)
     print(f"\nTREC CT 2021: {len(topics)} topics, {judged:,} judged pairs in the corpus, "
           f"{bm25.pairs:,} eligible-vs-excluded pairs ({elapsed:.0f}s)")  # fmt: skip
@@ -170,7 +170,7 @@ def quality(store: SQLiteStore, topics: dict[str, str], qrels: dict[str, dict[st
         ("NDCG@10 (eligible 2, excluded 1)", b[0], o[0]),
         ("P@10 (eligible only)", b[1], o[1]),
         ("AUC eligible vs excluded, final score", b[2], o[2]),
-        ("AUC eligible vs excluded, eligibility part", b[2], e[2]),
+        ("AUC eligible vs excluded, matcher's score", b[2], e[2]),
         ("NDCG@10 reranking only the judged trials", b[3], o[3]),
     )
     for name, base, value in table:
@@ -187,24 +187,18 @@ def sweep(store: SQLiteStore, topics: dict[str, str], qrels: dict[str, dict[str,
         everything = rank.rank_candidates(store, profile, found, limit=len(found), any_status=True)
         judged = rank.score_trials(store, profile, list(qrels.get(number, {})), note=note)
         cached.append((qrels.get(number, {}), everything, judged))
-    print(
-        f"\n{'retrieval weight':<18} {'NDCG@10':>8} {'P@10':>6} {'AUC final':>10} {'AUC elig':>9}"
-    )
+    print(f"\n{'retrieval weight':<18} {'NDCG@10':>8} {'P@10':>6} {'AUC final':>10}")
     for weight in (0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 1.0):
-        weights = replace(rank.WEIGHTS, retrieval=weight)
-        tally, elig = Tally(), Tally()
 
-        def score(trial: rank.RankedTrial, w: rank.Weights = weights) -> tuple[float, float]:
-            fit = rank.eligibility(trial.match, w)
-            return w.retrieval * trial.retrieval + (1 - w.retrieval) * fit, fit
+        def score(trial: rank.RankedTrial, w: float = weight) -> float:
+            return w * trial.retrieval + (1 - w) * trial.match.score
 
+        tally = Tally()
         for grades, everything, judged in cached:
-            ranked = sorted(everything, key=lambda t: -score(t)[0])
-            ids = [t.nct_id for t in ranked]
-            tally.add(ids, {t.nct_id: score(t)[0] for t in judged}, grades)
-            elig.add(ids, {t.nct_id: score(t)[1] for t in judged}, grades)
+            ranked = sorted(everything, key=lambda t: -score(t))
+            tally.add([t.nct_id for t in ranked], {t.nct_id: score(t) for t in judged}, grades)
         ndcg, precision, auc, _ = tally.row()
-        print(f"{weight:<18} {ndcg:>8.4f} {precision:>6.4f} {auc:>10.4f} {elig.row()[2]:>9.4f}")
+        print(f"{weight:<18} {ndcg:>8.4f} {precision:>6.4f} {auc:>10.4f}")
 
 
 # --- speed ---------------------------------------------------------------------------------

@@ -132,6 +132,19 @@ def test_patient_meeting_everything_stated_is_likely_eligible(seed: dict[str, An
     json.dumps(data)
 
 
+def test_the_score_is_how_likely_the_patient_qualifies(seed: dict[str, Any]) -> None:
+    patient = {"age": 40, "sex": "male", "diagnoses": ["ALS-like syndrome"]}
+    eligible = run(seed, **patient)
+    unrelated = run(seed, **(patient | {"diagnoses": ["asthma"]}))
+    one_exclusion = run(
+        seed, **(patient | {"labs": [{"name": "lymphocytes", "value": 500, "unit": "/mm3"}]})
+    )
+    too_old = run(seed, **(patient | {"age": 75}))
+    scores = [r.score for r in (eligible, unrelated, one_exclusion, too_old)]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 4
+    assert 0.8 < eligible.score <= 1 and too_old.score < 0.2
+
+
 def test_platelets_in_si_units_trigger_the_per_mm3_exclusion(seed: dict[str, Any]) -> None:
     result = run(
         seed,

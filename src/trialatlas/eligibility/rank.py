@@ -31,7 +31,6 @@ from __future__ import annotations
 import bisect
 import functools
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -40,7 +39,7 @@ from typing import Any
 from trialatlas import search as search_layer
 from trialatlas.eligibility import lexicon
 from trialatlas.eligibility.cache import FillReport, criteria_cache, start_worker
-from trialatlas.eligibility.match import MatchResult, Status, match_study
+from trialatlas.eligibility.match import MatchResult, match_study
 from trialatlas.eligibility.profile import Profile, ProfileError, note_focus
 from trialatlas.eligibility.terms import gazetteer
 from trialatlas.records.document import age_in_days
@@ -82,36 +81,13 @@ _ROUTINE_LABS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """How retrieval and the criterion judgements combine; defaults tuned on TREC CT 2021."""
+    """How retrieval and the matcher's score combine; defaults tuned on TREC CT 2021."""
 
-    retrieval: float = 0.45  # the rest of the score is eligibility
-    inclusion_failed: float = 2.0  # penalties, per criterion (at most two count)
-    exclusion_failed: float = 0.75
-    structured_failed: float = 3.0  # sex, minimum or maximum age
-    inclusion_unknown: float = 0.03  # each unchecked inclusion criterion is a chance to fail
-    relevance: float = 0.15  # share of eligibility from the matcher's condition relevance
+    retrieval: float = 0.45  # the rest of the score is the matcher's (how likely they qualify)
     near: float = 0.15  # bonus for a site within near_km (not from TREC: it has no places)
 
 
 WEIGHTS = Weights()
-
-
-def eligibility(match: MatchResult, weights: Weights = WEIGHTS) -> float:
-    """How likely the patient qualifies, 0..1: penalties for failed and unchecked criteria."""
-    failed = {"inclusion": 0, "exclusion": 0}
-    unknown = 0
-    for c in match.criteria:
-        if c.status is Status.NOT_MET:
-            failed[c.kind] += 1
-        elif c.status is Status.UNKNOWN and c.kind == "inclusion":
-            unknown += 1
-    penalty = (
-        weights.inclusion_failed * min(failed["inclusion"], 2)
-        + weights.exclusion_failed * min(failed["exclusion"], 2)
-        + weights.structured_failed * any(s.status is Status.NOT_MET for s in match.structured)
-        + weights.inclusion_unknown * unknown
-    )
-    return weights.relevance * match.relevance + (1 - weights.relevance) * math.exp(-penalty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +131,6 @@ class RankedTrial:
             "score": round(self.score, 4),
             "retrieval": round(self.retrieval, 4),
             "eligibility": round(self.eligibility, 4),
-            "matchScore": matched["score"],
             "near": self.candidate.near,
             "distanceKm": self.candidate.distance_km,
             "relevance": matched["relevance"],
@@ -376,7 +351,7 @@ def _ranked(
 ) -> RankedTrial:
     ident = (doc.get("protocolSection") or {}).get("identificationModule") or {}
     status = (doc.get("protocolSection") or {}).get("statusModule") or {}
-    fit = eligibility(match, weights)
+    fit = match.score
     return RankedTrial(
         rank=0,
         nct_id=candidate.nct_id,
