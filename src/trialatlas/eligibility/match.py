@@ -973,7 +973,8 @@ def _relevance(
 class ScoreWeights:
     """How the judgements make the score: how likely the patient qualifies, 0..1. Tuned on
     TREC Clinical Trials 2021 (bench/trec.py), where it separates eligible from excluded
-    patients better than a share of criteria met did (AUC 0.74 against 0.67)."""
+    patients better than a share of criteria met did (AUC 0.74 against 0.67 on the same
+    judgements)."""
 
     inclusion_failed: float = 2.0  # penalties, per criterion (at most two count)
     exclusion_failed: float = 0.75
