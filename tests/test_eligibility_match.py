@@ -236,3 +236,17 @@ def test_matching_trial_conditions_ranks_first() -> None:
         ]
     }
     assert scores["NCT00000001"] > scores["NCT00000002"]
+
+
+def test_her_2_written_with_a_hyphen_is_her2() -> None:
+    doc = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000003"},
+            "conditionsModule": {"conditions": ["HER2-positive Breast Cancer"]},
+            "eligibilityModule": {"eligibilityCriteria": "Inclusion Criteria:\n\n* Adults"},
+        }
+    }
+    her2 = match_study(Profile(age=50, diagnoses=("HER-2 positive breast carcinoma",)), doc)
+    assert her2.relevance == 1.0
+    stage_2 = match_study(Profile(age=50, diagnoses=("stage 2 positive lymph nodes",)), doc)
+    assert stage_2.relevance == 0.0

@@ -89,6 +89,10 @@ ABBREVIATIONS: dict[str, str] = {
 # Lower-case phrases that mean the same condition, written out (MeSH entry-term style).
 SYNONYMS: dict[str, str] = {
     "lou gehrig disease": "amyotrophic lateral sclerosis",
+    # "HER-2" would lose its "her" (a stop word) and leave a bare "2"
+    "her 2": "her2",
+    "c erbb2": "her2",
+    "erbb2": "her2",
     "motor neurone disease": "motor neuron disease",
     "heart attack": "myocardial infarction",
     "high blood pressure": "hypertension",
