@@ -19,7 +19,13 @@ from typing import Any, NoReturn, TypeVar
 import click
 import orjson
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from trialatlas.records.document import NCT_ID
@@ -63,6 +69,18 @@ def nct_id_argument(ctx: click.Context, param: click.Parameter, value: str) -> s
     return value
 
 
+def progress_bar(quiet: bool, *columns: ProgressColumn) -> Progress:
+    """A long job's progress on stderr, gone when it ends; none with --quiet."""
+    return Progress(
+        SpinnerColumn(),
+        *columns,
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=quiet,
+        transient=True,
+    )
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     stderr.print(f"[red]error:[/red] {message}", highlight=False)
     sys.exit(code)
@@ -95,16 +113,12 @@ def ingest(paths: tuple[Path, ...], workers: int, quiet: bool, store: Store) -> 
     from trialatlas.ingest import ingest as run_ingest
 
     started = time.perf_counter()
-    with Progress(
-        SpinnerColumn(),
+    with progress_bar(
+        quiet,
         TextColumn("{task.fields[stage]}"),
         TextColumn("{task.completed:,} records"),
         TextColumn("[cyan]{task.fields[rate]:,.0f}/s"),
         TextColumn("[red]{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=stderr,
-        disable=quiet,
-        transient=True,
     ) as progress:
         task = progress.add_task("ingest", total=None, rate=0.0, failed=0, stage="ingest")
 
@@ -531,14 +545,10 @@ def analyze_criteria(workers: int, quiet: bool, store: Store) -> None:
     from trialatlas.eligibility.rank import analyze_store
 
     started = time.perf_counter()
-    with Progress(
-        SpinnerColumn(),
+    with progress_bar(
+        quiet,
         TextColumn("{task.completed:,}/{task.total:,} trials"),
         TextColumn("[cyan]{task.fields[analysed]:,} analysed"),
-        TimeElapsedColumn(),
-        console=stderr,
-        disable=quiet,
-        transient=True,
     ) as progress:
         task = progress.add_task("analyse", total=store.count(), analysed=0)
 
