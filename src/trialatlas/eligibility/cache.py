@@ -180,30 +180,26 @@ class CriteriaCache:
         return analyze_criteria(text)
 
     def _load(self, keys: list[bytes]) -> dict[bytes, CriteriaAnalysis]:
-        if self._db is None:
-            return {}
-        found: dict[bytes, CriteriaAnalysis] = {}
-        with self._lock:
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start : start + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, body FROM analysis WHERE key IN ({marks})", chunk
-                ).fetchall()
-                found.update((key, pickle.loads(zlib.decompress(body))) for key, body in rows)
-        return found
+        rows = self._select("key, body", keys)
+        return {key: pickle.loads(zlib.decompress(body)) for key, body in rows}
 
     def _stored(self, keys: list[bytes]) -> set[bytes]:
         """Which of ``keys`` the file holds (without loading their analyses)."""
-        assert self._db is not None
-        found: set[bytes] = set()
+        return {key for (key,) in self._select("key", keys)}
+
+    def _select(self, columns: str, keys: list[bytes]) -> list[tuple[Any, ...]]:
+        """``columns`` of the rows of ``keys`` the file holds, asked in chunks (SQLite limits
+        the parameters of a statement)."""
+        if self._db is None:
+            return []
+        rows: list[tuple[Any, ...]] = []
         with self._lock:
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start : start + _CHUNK]
                 marks = ", ".join("?" * len(chunk))
-                query = f"SELECT key FROM analysis WHERE key IN ({marks})"
-                found.update(key for (key,) in self._db.execute(query, chunk))
-        return found
+                query = f"SELECT {columns} FROM analysis WHERE key IN ({marks})"
+                rows.extend(self._db.execute(query, chunk))
+        return rows
 
     def _save(self, rows: list[tuple[bytes, bytes]], *, strict: bool = False) -> None:
         """Store analysed rows; a ranking (not ``strict``) shrugs off a busy or full file."""

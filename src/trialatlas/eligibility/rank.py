@@ -111,13 +111,17 @@ class RankedTrial:
     overall_status: str | None
     score: float
     retrieval: float
-    eligibility: float
     candidate: Candidate
     match: MatchResult
 
     @property
     def verdict(self) -> str:
         return self.match.verdict.value
+
+    @property
+    def eligibility(self) -> float:
+        """The score's eligibility part: the matcher's score, how likely the patient qualifies."""
+        return self.match.score
 
     def to_json(self) -> dict[str, Any]:
         """{nctId, verdict, score, criteria: [...]} and the rest of the explanation."""
@@ -351,15 +355,13 @@ def _ranked(
 ) -> RankedTrial:
     ident = (doc.get("protocolSection") or {}).get("identificationModule") or {}
     status = (doc.get("protocolSection") or {}).get("statusModule") or {}
-    fit = match.score
     return RankedTrial(
         rank=0,
         nct_id=candidate.nct_id,
         title=ident.get("briefTitle") or ident.get("officialTitle"),
         overall_status=status.get("overallStatus"),
-        score=_score(candidate, fit, weights),
+        score=_score(candidate, match.score, weights),
         retrieval=candidate.retrieval,
-        eligibility=fit,
         candidate=candidate,
         match=match,
     )
