@@ -814,3 +814,26 @@ def test_bone_age_is_not_the_patients_age() -> None:
     assert not of(extract_item("Bone age no greater than 11 years"), AgeLimit)
     result = run("Inclusion Criteria:\n- Bone age less than or equal to 12 years", age=14)
     assert item(result, "Bone age").status is not Status.NOT_MET
+
+
+@pytest.mark.parametrize("written", ["Female", "Sex: Female", "Women only", "Female patients"])
+def test_an_item_that_only_names_the_sex_asks_for_it(written: str) -> None:
+    """Old NCI records list "PATIENT CHARACTERISTICS: - Female": met for a woman, failed for
+    a man (the structured sex field may say "All")."""
+    text = f"Inclusion Criteria:\n- {written}\n- Postmenopausal women"
+    woman, man = run(text, sex="female"), run(text, sex="male")
+    assert (item(woman, written).status, item(woman, written).rule) == (Status.MET, "sex.only")
+    assert item(man, written).status is Status.NOT_MET
+    # naming whom an item is for is not asking for the sex: menopause stays to be checked
+    assert item(woman, "Postmenopausal").status is Status.UNKNOWN
+    assert item(man, "Postmenopausal").rule == "sex.subject.not_applicable"
+
+
+def test_infiltrating_ductal_carcinoma_is_invasive_ductal_carcinoma() -> None:
+    note = (
+        "A 42-year-old woman. Core biopsy revealed a 1.8 cm infiltrating ductal breast carcinoma."
+    )
+    profile = profile_from_note(note)
+    assert profile.diagnoses == ("infiltrating ductal breast carcinoma",)
+    result = match_study(profile, study("Inclusion Criteria:\n- Invasive ductal carcinoma"))
+    assert result.criteria[0].status is Status.MET

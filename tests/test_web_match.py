@@ -136,6 +136,18 @@ def test_a_note_alone_fills_the_profile(client: TestClient) -> None:
     assert "not-met" not in criteria_by_status(html)
 
 
+def test_conditions_the_labs_define_are_shown_and_judged(client: TestClient) -> None:
+    labs = "hemoglobin 9.5 g/dL\nvitamin D 30 nmol/L"
+    html = get_page(client, url(CHECK, age="45", sex="female", diagnoses="ALS", labs=labs))
+    shown = text_of(html[html.index('<p class="match-derived">') :].split("</p>")[0])
+    assert shown == (
+        "Counted among the patient’s conditions, from the measurements: anemia (hemoglobin "
+        "9.5 g/dL, below 12 g/dL); vitamin D deficiency (vitamin D 30 nmol/L, below 20 ng/mL)."
+    )
+    normal = get_page(client, url(CHECK, age="45", sex="female", labs="hemoglobin 13.1 g/dL"))
+    assert "match-derived" not in normal
+
+
 def test_empty_panel_shows_the_form_without_a_result(client: TestClient) -> None:
     html = get_page(client, CHECK)
     assert "Check eligibility" in html and 'id="result-title"' not in html

@@ -30,7 +30,7 @@ from trialatlas.eligibility.negation import ContextFinder
 from trialatlas.eligibility.terms import Key, canonical_token, concept_key, display_key, gazetteer
 
 # Bump when rules change: cached analyses keyed by an older version are not reused.
-EXTRACTOR_VERSION = 7
+EXTRACTOR_VERSION = 8
 
 Span = tuple[int, int]
 
@@ -854,8 +854,8 @@ def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
 
 
 _SEX_START = re.compile(
-    r"^\W*(?:only\s+)?(?:healthy\s+|adult\s+|post-?\s?menopausal\s+|pre-?\s?menopausal\s+|"
-    r"ambulatory\s+|non-?pregnant\s+)*(?P<sex>wom[ae]n|females?|m[ae]n|males?|girls?|boys?)"
+    r"^\W*(?:(?:sex|gender)\s*:\s*)?(?:only\s+)?(?:healthy\s+|adult\s+|"
+    r"post-?\s?menopausal\s+|pre-?\s?menopausal\s+|ambulatory\s+|non-?pregnant\s+)*(?P<sex>wom[ae]n|females?|m[ae]n|males?|girls?|boys?)"
     r"(?:\s+(?:patients?|subjects?|participants?|volunteers?|only|individuals?))?"
     r"(?=\s*(?:$|[,.;:(]|aged?\b|age\b|between|\d|≥|>|with\b|diagnosed|of any|over\b|older|"
     r"from\b|who (?:have|has|had|were|are (?:diagnosed|at|scheduled|undergoing|receiving))))"
@@ -866,6 +866,11 @@ _BOTH_SEXES = re.compile(
     r"both (?:sexes|genders)"
 )
 
+_SEX_ALONE = re.compile(
+    r"\W*(?:(?:sex|gender)\s*:\s*)?(?:only\s+)?(?:wom[ae]n|females?|m[ae]n|males?|girls?|boys?)"
+    r"(?:\s+(?:patients?|subjects?|participants?|only))?\W*"
+)
+
 
 def _sex(text: str, low: str) -> list[SexLimit]:
     m = _SEX_START.match(low)
@@ -873,11 +878,13 @@ def _sex(text: str, low: str) -> list[SexLimit]:
         return []
     word = m.group("sex")
     sex = "female" if word.startswith(("wom", "fem", "girl")) else "male"
+    # "Female" alone asks for the sex; "Postmenopausal women with ..." says whom it is for
+    alone = _SEX_ALONE.fullmatch(low) is not None
     return [
         SexLimit(
             span=m.span("sex"),
             text=text[m.start("sex") : m.end("sex")],
-            rule="sex.subject",
+            rule="sex.only" if alone else "sex.subject",
             sex=sex,
         )
     ]

@@ -151,6 +151,7 @@ TOKEN_CANON: dict[str, str] = {
     "carcinoma": "neoplasm",
     "carcinomas": "neoplasm",
     "oedema": "edema",
+    "infiltrating": "invasive",  # "infiltrating ductal carcinoma" is invasive ductal
     "haemorrhage": "hemorrhage",
     "anaemia": "anemia",
     "leukaemia": "leukemia",
@@ -835,6 +836,18 @@ ANALYTES: tuple[Analyte, ...] = (
         288.42,
     ),
     Analyte("tsh", "lab", (r"tsh", r"thyroid[- ]stimulating hormone"), "mIU/L"),
+    Analyte(  # 25-hydroxyvitamin D, the measure of vitamin D status
+        "vitamin_d",
+        "lab",
+        (
+            r"25[- ]?\(?oh\)?[- ]?(?:vitamin )?d[23]?",
+            r"25[- ]hydroxy[- ]?(?:vitamin )?d[23]?",
+            r"(?:serum )?vit(?:amin|\.)? ?d(?: levels?)?",
+        ),
+        "ng/mL",
+        ((2.0, 150.0, "ng/mL"),),
+        400.64,
+    ),
     Analyte("igf1", "lab", (r"igf-?1", r"igf-?i", r"insulin-like growth factor(?:-?1)?"), "ng/mL"),
     Analyte("growth_hormone", "lab", (r"growth hormone", r"gh"), "ng/mL"),
     Analyte("ldh", "lab", (r"ldh", r"lactate dehydrogenase"), "U/L"),

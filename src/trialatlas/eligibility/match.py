@@ -26,6 +26,7 @@ from typing import Any
 
 from trialatlas.eligibility import lexicon, units
 from trialatlas.eligibility.criteria import Kind
+from trialatlas.eligibility.derived import analyte_of, derived_conditions, reading_unit
 from trialatlas.eligibility.extract import (
     Administrative,
     AgeLimit,
@@ -39,9 +40,7 @@ from trialatlas.eligibility.extract import (
     SexLimit,
     TimeWindow,
     Treatment,
-    analyte_mentions,
     analyze_criteria,
-    view,
 )
 from trialatlas.eligibility.profile import Measured, Profile, TreatmentRecord
 from trialatlas.eligibility.terms import NEOPLASM_KEY, Key, concept_key, treatment_keys
@@ -172,13 +171,6 @@ class _Facts:
     today: dt.date
 
 
-def _analyte_of(name: str) -> lexicon.Analyte | None:
-    if name in lexicon.ANALYTE_BY_NAME:
-        return lexicon.ANALYTE_BY_NAME[name]
-    found = analyte_mentions(view(name))
-    return found[0].analyte if found else None
-
-
 def _with_kind(key: Key) -> Key:
     """A diagnosis key with what it is a kind of: a lymphoma or an adenocarcinoma is a
     malignancy, so "Cancer" or "prior malignancy" names it (carcinomas fold to it already)."""
@@ -189,18 +181,14 @@ def _with_kind(key: Key) -> Key:
 def _facts(profile: Profile) -> _Facts:
     measured: dict[str, list[tuple[Measured, str | None]]] = {}
     for m in profile.measurements:
-        analyte = _analyte_of(m.name)
-        if analyte is None:
-            continue
-        key = units.for_analyte(units.unit_key(m.unit), analyte.unit) if m.unit else None
-        if key is None:
-            key = next((k for lo, hi, k in analyte.bare if lo <= m.value <= hi), analyte.unit)
-        measured.setdefault(analyte.name, []).append((m, key))
+        analyte = analyte_of(m.name)
+        if analyte is not None:
+            measured.setdefault(analyte.name, []).append((m, reading_unit(m, analyte)))
+    stated = tuple((d, _with_kind(concept_key(d))) for d in profile.conditions if concept_key(d))
+    derived = tuple((d.evidence, concept_key(d.condition)) for d in derived_conditions(profile))
     return _Facts(
         profile=profile,
-        diagnoses=tuple(
-            (d, _with_kind(concept_key(d))) for d in profile.conditions if concept_key(d)
-        ),
+        diagnoses=stated + derived,
         absent=tuple((d, concept_key(d)) for d in profile.absent_conditions if concept_key(d)),
         measured={name: tuple(values) for name, values in measured.items()},
         treatments=tuple((t, treatment_keys(t.name)) for t in profile.treatments),
@@ -498,7 +486,7 @@ class _Plan:
     condition_end: int
 
 
-_SINGLES = (Reproductive, Participation, Administrative)
+_SINGLES = (Reproductive, Participation, Administrative, SexLimit)
 _COUNTED = r"(?:pulses?|doses?|cycles?|courses?|lines?|regimens?)"
 _DOSE = re.compile(
     r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|μg|iu|units?)\b|"
@@ -548,7 +536,8 @@ def _plan(item: ItemAnalysis) -> _Plan:
         scope=tuple(
             c
             for c in constraints
-            if isinstance(c, SexLimit) or (isinstance(c, AgeLimit) and c.qualifier)
+            if (isinstance(c, SexLimit) and c.rule != "sex.only")
+            or (isinstance(c, AgeLimit) and c.qualifier)
         ),
         ages=tuple(c for c in constraints if isinstance(c, AgeLimit) and not c.qualifier),
         alternatives=tuple(alternatives),
@@ -557,6 +546,7 @@ def _plan(item: ItemAnalysis) -> _Plan:
             for c in constraints
             if isinstance(c, _SINGLES)
             and not (isinstance(c, Reproductive) and c.status == "childbearing_potential")
+            and not (isinstance(c, SexLimit) and c.rule != "sex.only")
         ),
         measures=tuple(c for c in constraints if isinstance(c, Measurement)),
         excepted=tuple(c for c in constraints if isinstance(c, Condition) and c.excepted),
@@ -577,6 +567,8 @@ def _plan(item: ItemAnalysis) -> _Plan:
 
 
 def _judge_single(c: Constraint, facts: _Facts, kind: Kind, plan: _Plan) -> _Judgement:
+    if isinstance(c, SexLimit):  # an item that asks only for the sex ("Female")
+        return _judge_sex(c, facts)
     if isinstance(c, Reproductive):
         return _judge_reproductive(c, facts, kind, plan)
     if isinstance(c, Participation):

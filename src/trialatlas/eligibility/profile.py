@@ -348,7 +348,7 @@ _EXTENDABLE = frozenset(
         "fracture",
     ]
 )
-_ADJECTIVE = re.compile(r"(?:ive|al|ic|ous|ary|oid|ile|ant|ent)$", re.I)
+_ADJECTIVE = re.compile(r"(?:ive|al|ic|ous|ary|oid|ile|ant|ent)$|^infiltrating$", re.I)
 # A sentence about someone else ("Her husband was recently diagnosed with colon cancer"):
 # the relative is its subject, so the scope runs past "with", where NegEx-style family
 # triggers stop.

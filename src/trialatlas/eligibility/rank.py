@@ -39,6 +39,7 @@ from typing import Any
 from trialatlas import search as search_layer
 from trialatlas.eligibility import lexicon
 from trialatlas.eligibility.cache import FillReport, criteria_cache, start_worker
+from trialatlas.eligibility.derived import derived_conditions
 from trialatlas.eligibility.match import MatchResult, match_study
 from trialatlas.eligibility.profile import Profile, ProfileError, note_focus
 from trialatlas.eligibility.terms import gazetteer
@@ -185,7 +186,8 @@ def query_expression(
     """
     limit = max_terms or MAX_QUERY_TERMS
     denied = _denied_words(profile)
-    kept = _query_terms(profile.diagnoses, note_focus(note or ""), denied, limit)
+    derived = tuple(d.condition for d in derived_conditions(profile) if d.threshold.searched)
+    kept = _query_terms(profile.diagnoses + derived, note_focus(note or ""), denied, limit)
     if not kept:
         kept = _query_terms(profile.history, "", denied, limit)
     if not kept:

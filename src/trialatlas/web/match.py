@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 
+from trialatlas.eligibility.derived import derived_conditions
 from trialatlas.eligibility.match import Status, Verdict
 from trialatlas.eligibility.profile import Profile, ProfileError, profile_from_note
 from trialatlas.eligibility.rank import DEFAULT_LIMIT, check_trial, rank_trials, trial_criteria
@@ -317,6 +318,7 @@ def _page(form: PatientForm, **context: Any) -> Response:
         "match.html",
         status_code=400 if form.errors else 200,
         form=form,
+        derived=derived_conditions(form.profile) if form.profile and form.submitted else (),
         verdict_labels=VERDICT_LABELS,
         status_words=STATUS_WORDS,
         status_label=lambda value: enum_label(value, STATUS_LABELS),
