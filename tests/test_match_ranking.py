@@ -331,6 +331,30 @@ def test_cli_needs_a_patient(corpus_store: SQLiteStore) -> None:
     assert result.exit_code == 2 and "PROFILE.json or --note" in result.stderr
 
 
+def test_read_note_prints_a_profile_that_match_takes(
+    corpus_store: SQLiteStore, tmp_path: Path
+) -> None:
+    note = "A 40-year-old man with amyotrophic lateral sclerosis. Hb 11.8 g/dL, WBC 6,100/uL."
+    read = CliRunner().invoke(main, ["read-note", "-"], input=note)
+    assert read.exit_code == 0, read.output
+    data = orjson.loads(read.stdout)
+    assert (data["age"], data["sex"], data["diagnoses"]) == (
+        40,
+        "male",
+        ["amyotrophic lateral sclerosis"],
+    )
+    assert [lab["name"] for lab in data["labs"]] == ["hemoglobin", "wbc"]
+    assert read.stderr == "from the measurements: anemia (hemoglobin 11.8 g/dL, below 13 g/dL)\n"
+    edited = tmp_path / "patient.json"
+    edited.write_text(read.stdout)
+    ranked = orjson.loads(cli(corpus_store, str(edited), "--limit", "3", "--format", "json").stdout)
+    from_note = rank.rank_trials(corpus_store, profile_from_note(note), 3)
+    assert [t["nctId"] for t in ranked] == [t.nct_id for t in from_note]
+    for args, stdin in (([], None), (["-", "--note", note], note), (["--note", " "], None)):
+        refused = CliRunner().invoke(main, ["read-note", *args], input=stdin)
+        assert refused.exit_code == 2 and "note" in refused.stderr
+
+
 # --- the API -------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 import orjson
@@ -518,6 +518,33 @@ def match(
     if not trials:
         stderr.print("no trial found for this patient", highlight=False)
         sys.exit(1)
+
+
+@main.command("read-note")
+@click.argument(
+    "note_file", required=False, metavar="[NOTE.txt]", type=click.File(encoding="utf-8")
+)
+@click.option("--note", "text", help="The description itself, instead of a file.")
+def read_note(note_file: TextIO | None, text: str | None) -> None:
+    """Read a free-text patient description into a profile: JSON on stdout, for checking and
+    editing before `trialatlas match PROFILE.json` (- reads stdin).
+
+    The conditions the profile's measurements define, which matching counts too, are listed
+    on stderr.
+    """
+    from trialatlas.eligibility.derived import derived_conditions
+    from trialatlas.eligibility.profile import profile_from_note
+
+    if (note_file is None) == (text is None):
+        raise click.UsageError("give NOTE.txt or --note (one of them)")
+    note = text if note_file is None else note_file.read()
+    if not note.strip():
+        raise click.UsageError("the note is empty")
+    profile = profile_from_note(note)
+    payload = orjson.dumps(profile.to_dict(), option=orjson.OPT_INDENT_2).decode()
+    sys.stdout.write(payload + "\n")
+    for derived in derived_conditions(profile):
+        stderr.print(f"from the measurements: {derived.evidence}", highlight=False)
 
 
 @main.command("analyze-criteria")
