@@ -103,10 +103,13 @@ class Derived:
     @property
     def evidence(self) -> str:
         """What the matcher shows: "anemia (hemoglobin 9.5 g/dL, below 12 g/dL)"."""
-        m = self.measurement
-        unit = lexicon.ANALYTE_BY_NAME[self.threshold.analyte].unit
-        shown = f"{m.name} {m.value:g} {m.unit or ''}".rstrip()
-        return f"{self.condition} ({shown}, {self.threshold.phrase(unit)})"
+        limit = self.threshold.phrase(lexicon.ANALYTE_BY_NAME[self.threshold.analyte].unit)
+        return f"{self.condition} ({measurement_text(self.measurement)}, {limit})"
+
+
+def measurement_text(m: Measured) -> str:
+    """A measurement as evidence shows it: "heart rate 115 bpm", "Hgb 10.5 g/dL"."""
+    return f"{m.name.replace('_', ' ')} {m.value:g} {m.unit or ''}".rstrip()
 
 
 def analyte_of(name: str) -> lexicon.Analyte | None:

@@ -855,7 +855,8 @@ def _ages(text: str, low: str, context: tuple[str, ...]) -> list[AgeLimit]:
 
 _SEX_START = re.compile(
     r"^\W*(?:(?:sex|gender)\s*:\s*)?(?:only\s+)?(?:healthy\s+|adult\s+|"
-    r"post-?\s?menopausal\s+|pre-?\s?menopausal\s+|ambulatory\s+|non-?pregnant\s+)*(?P<sex>wom[ae]n|females?|m[ae]n|males?|girls?|boys?)"
+    r"post-?\s?menopausal\s+|pre-?\s?menopausal\s+|ambulatory\s+|non-?pregnant\s+)*"
+    r"(?P<sex>wom[ae]n|females?|m[ae]n|males?|girls?|boys?)"
     r"(?:\s+(?:patients?|subjects?|participants?|volunteers?|only|individuals?))?"
     r"(?=\s*(?:$|[,.;:(]|aged?\b|age\b|between|\d|≥|>|with\b|diagnosed|of any|over\b|older|"
     r"from\b|who (?:have|has|had|were|are (?:diagnosed|at|scheduled|undergoing|receiving))))"

@@ -26,7 +26,12 @@ from typing import Any
 
 from trialatlas.eligibility import lexicon, units
 from trialatlas.eligibility.criteria import Kind
-from trialatlas.eligibility.derived import analyte_of, derived_conditions, reading_unit
+from trialatlas.eligibility.derived import (
+    analyte_of,
+    derived_conditions,
+    measurement_text,
+    reading_unit,
+)
 from trialatlas.eligibility.extract import (
     Administrative,
     AgeLimit,
@@ -226,7 +231,7 @@ def _judge_measurement(c: Measurement, facts: _Facts, kind: Kind) -> _Judgement:
     analyte = lexicon.ANALYTE_BY_NAME[c.name]
     results = []
     for _, m, key in values:
-        shown = f"{m.name} {_number(m.value)} {m.unit or ''}".strip()
+        shown = measurement_text(m)
         value = m.value if c.unit is None or key == c.unit else None
         if value is None and key and c.unit:
             value = units.convert(m.value, key, c.unit, analyte.molar_mass)
