@@ -233,8 +233,35 @@ def test_an_item_ending_in_or_is_an_alternative_to_the_next() -> None:
 - random blood glucose above 200 mg/dL with symptoms
 """
     result = run(text, labs=[{"name": "glucose", "value": 150, "unit": "mg/dL"}])
-    assert item(result, "random").status is Status.UNKNOWN
-    assert result.verdict is not Verdict.LIKELY_EXCLUDED
+    assert (item(result, "random").status, item(result, "random").rule) == (
+        Status.MET,
+        "alternatives.met",
+    )
+    assert not result.failures
+    neither = run(text, labs=[{"name": "glucose", "value": 110, "unit": "mg/dL"}])
+    assert neither.verdict is Verdict.LIKELY_EXCLUDED
+
+
+def test_enough_alternatives_met_meet_the_rest() -> None:
+    """Old NCI records list the subtypes a trial allows: one of them is enough."""
+    text = """Inclusion Criteria:
+- Histologically confirmed breast cancer, including the following histologic subtypes:
+  - Invasive ductal carcinoma
+  - Medullary ductal carcinoma
+  - Tubular ductal carcinoma
+- Two or more of the following risk factors:
+  - Diabetes mellitus
+  - Hypertension
+  - Renal dialysis
+"""
+    result = run(text, diagnoses=["invasive ductal breast carcinoma", "hypertension"])
+    medullary = item(result, "Medullary")
+    assert (medullary.status, medullary.rule) == (Status.MET, "alternatives.met")
+    assert "“Invasive ductal carcinoma” is met" in medullary.evidence[-1].note
+    # one risk factor of the two asked for: the others stay open
+    assert item(result, "Diabetes").status is Status.UNKNOWN
+    both = run(text, diagnoses=["invasive ductal breast carcinoma", "hypertension", "diabetes"])
+    assert item(both, "Renal dialysis").rule == "alternatives.met"
 
 
 def test_one_alternative_ruled_out_leaves_the_others_open() -> None:

@@ -507,7 +507,8 @@ _COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 _SOME_OF = re.compile(
     r"\b(?:at least|any|a minimum of|minimum of)\s+(?P<n>one|two|three|four|five|\d)\b|"
     r"\b(?P<m>one|two|three|four|five|\d)\s+or\s+more\b|"
-    r"\b(?:either|(?:any|one) of)\b|^\W*(?:or|and/or)\b",
+    r"\b(?:either|(?:any|one) of)\b|^\W*(?:or|and/or)\b|"
+    r"\bthe following (?:histologic(?:al)? |cell )?(?:sub)?types\b",  # a tumour has one type
     re.IGNORECASE,
 )
 
@@ -835,7 +836,8 @@ def _open_alternatives(
 ) -> list[CriterionResult]:
     """Items under "at least one of the following:" are alternatives: a failed one decides
     nothing while enough of its siblings may still hold (or, for exclusions, while fewer
-    than the number asked for apply)."""
+    than the number asked for apply); once enough inclusions hold, they meet the rest (the
+    patient need not show, or pass, every alternative a list allows)."""
     groups: dict[tuple[str, int | None], list[int]] = {}
     chain: list[int] = []
     for n, (item, plan) in enumerate(zip(items, plans, strict=True)):
@@ -854,6 +856,12 @@ def _open_alternatives(
             decided = len(failed) >= need
         else:
             decided = len(members) - len(failed) < need
+            met = [n for n in members if results[n].status is Status.MET]
+            if len(met) >= need:
+                for n in members:
+                    if results[n].status is not Status.MET:
+                        out[n] = _met_by_alternatives(results[n], results[met[0]], len(members))
+                continue
         if decided:
             continue
         for n in failed:
@@ -875,6 +883,19 @@ def _open_alternatives(
                 review=True,
             )
     return out
+
+
+def _met_by_alternatives(r: CriterionResult, met: CriterionResult, members: int) -> CriterionResult:
+    note = Evidence(
+        "alternatives.met",
+        r.text,
+        r.start,
+        r.end,
+        None,
+        Status.MET,
+        f"one of {members} alternatives; “{' '.join(met.text.split())[:80]}” is met",
+    )
+    return replace(r, status=Status.MET, rule=note.rule, evidence=(*r.evidence, note), review=False)
 
 
 # --- structured fields ---------------------------------------------------------------------
