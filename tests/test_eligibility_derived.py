@@ -45,7 +45,7 @@ def test_what_the_profile_already_says_is_not_derived_again() -> None:
     labs = [{"name": "hemoglobin", "value": 9.1, "unit": "g/dL"}]
     assert derived(age=60, diagnoses=["iron deficiency anemia"], labs=labs) == {}
     assert derived(age=60, scores=[{"name": "bmi", "value": 34}], diagnoses=["asthma"]) == {
-        "obesity": "obesity (bmi 34, at least 30 kg/m2)"  # and not "overweight" as well
+        "obesity": "obesity (BMI 34, at least 30 kg/m2)"  # and not "overweight" as well
     }
     assert derived(age=60, scores=[{"name": "bmi", "value": 27}], diagnoses=["obesity"]) == {}
     assert derived(age=10, scores=[{"name": "bmi", "value": 34}]) == {}  # children: own ranges

@@ -407,6 +407,30 @@ def test_api_match_bad_input_is_400_naming_the_field(
     assert message in response.text
 
 
+def test_api_profile_reads_a_note_and_checks_a_profile(client: TestClient) -> None:
+    note = "A 62-year-old woman with hypothyroidism. Hb 10.1 g/dL, 25(OH)D 18 ng/mL."
+    response = client.post("/api/profile", json={"note": note})
+    assert response.status_code == 200
+    read = response.json()
+    assert read["profile"]["age"] == 62 and read["profile"]["diagnoses"] == ["hypothyroidism"]
+    assert read["derivedConditions"] == [
+        {"condition": "anemia", "evidence": "anemia (hemoglobin 10.1 g/dL, below 12 g/dL)"},
+        {
+            "condition": "vitamin D deficiency",
+            "evidence": "vitamin D deficiency (vitamin D 18 ng/mL, below 20 ng/mL)",
+        },
+    ]
+    again = client.post("/api/profile", json={"profile": read["profile"]})
+    assert again.json() == read  # the profile it gives is one /api/match takes back
+    for body, message in (
+        ({"profile": {"age": "old"}}, "profile.age:"),
+        ({"note": " "}, "note: expected a non-empty string"),
+        ({"note": "x", "limit": 3}, "body: expected a JSON object with one field"),
+    ):
+        refused = client.post("/api/profile", json=body)
+        assert refused.status_code == 400 and message in refused.text
+
+
 def test_api_criteria_of_the_seed(client: TestClient, shared_dir: Path) -> None:
     response = client.get(f"/api/v2/studies/{SEED.lower()}/criteria")
     assert response.status_code == 200

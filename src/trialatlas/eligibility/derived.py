@@ -108,8 +108,10 @@ class Derived:
 
 
 def measurement_text(m: Measured) -> str:
-    """A measurement as evidence shows it: "heart rate 115 bpm", "Hgb 10.5 g/dL"."""
-    return f"{m.name.replace('_', ' ')} {m.value:g} {m.unit or ''}".rstrip()
+    """A measurement as evidence shows it: "heart rate 115 bpm", "LDL 545 mg/dL", or the name
+    the profile gave ("Hgb 10.5 g/dL")."""
+    name = lexicon.ANALYTE_LABELS.get(m.name) or m.name.replace("_", " ")
+    return f"{name} {m.value:g} {m.unit or ''}".rstrip()
 
 
 def analyte_of(name: str) -> lexicon.Analyte | None:

@@ -1012,6 +1012,17 @@ ANALYTES: tuple[Analyte, ...] = (
 )
 
 ANALYTE_BY_NAME: dict[str, Analyte] = {a.name: a for a in ANALYTES}
+# How evidence names an analyte the note reader found (its key, underscores as spaces, else).
+ANALYTE_LABELS: dict[str, str] = {
+    "wbc": "WBC", "anc": "ANC", "cd4": "CD4", "hba1c": "HbA1c", "egfr": "eGFR",
+    "ast": "AST", "alt": "ALT", "alp": "ALP", "inr": "INR", "ldl": "LDL", "hdl": "HDL",
+    "psa": "PSA", "tsh": "TSH", "vitamin_d": "vitamin D", "igf1": "IGF-1", "ldh": "LDH",
+    "crp": "CRP", "systolic_bp": "systolic BP", "diastolic_bp": "diastolic BP",
+    "lvef": "LVEF", "qtc": "QTc", "fev1_fvc": "FEV1/FVC", "fvc": "FVC", "fev1": "FEV1",
+    "ecog": "ECOG", "karnofsky": "Karnofsky", "nyha": "NYHA class", "alsfrs_r": "ALSFRS-R",
+    "bmi": "BMI", "mmse": "MMSE", "edss": "EDSS", "hamd": "HAM-D", "nihss": "NIHSS",
+    "hoehn_yahr": "Hoehn & Yahr stage",
+}  # fmt: skip
 
 # A criterion on "transaminases" (or liver enzymes) applies to each of these patient labs.
 ANALYTE_GROUPS: dict[str, tuple[str, ...]] = {"transaminases": ("ast", "alt")}

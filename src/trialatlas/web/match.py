@@ -5,6 +5,9 @@
   ``anyStatus`` (default false: open trials on the patient's conditions first) → the ranked
   list, each trial ``{nctId, verdict, score, criteria: [...], ...}`` as
   `RankedTrial.to_json` writes it.
+- ``POST /api/profile`` with ``{"note": "..."}`` (or ``{"profile": {...}}``) → ``{profile,
+  derivedConditions: [{condition, evidence}]}``: what the note reader understood, to check
+  and edit before matching.
 - ``GET /api/v2/studies/{nctId}/criteria`` → the trial's inclusion and exclusion items, each
   with its exact text, position and extracted constraints (`trial_criteria`).
 
@@ -126,6 +129,31 @@ async def match(request: Request) -> Response:
         return _json(await run_in_threadpool(ranked))
     except ProfileError as exc:
         return _bad("\n".join(_within_profile(p) for p in exc.problems))
+
+
+async def read_profile(request: Request) -> Response:
+    """POST /api/profile: the profile a note gives (or a profile checked against the schema),
+    with the conditions its measurements define, to check and edit before matching."""
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        return _bad(f"body: not JSON ({exc})")
+    if not isinstance(data, dict) or len(data) != 1 or not data.keys() <= {"note", "profile"}:
+        return _bad("body: expected a JSON object with one field, note or profile")
+    if "note" in data:
+        note = data["note"]
+        if not isinstance(note, str) or not note.strip():
+            return _bad("note: expected a non-empty string")
+        profile = profile_from_note(note)
+    else:
+        try:
+            profile = Profile.from_dict(data["profile"])
+        except ProfileError as exc:
+            return _bad("\n".join(_within_profile(p) for p in exc.problems))
+    derived = [
+        {"condition": d.condition, "evidence": d.evidence} for d in derived_conditions(profile)
+    ]
+    return _json({"profile": profile.to_dict(), "derivedConditions": derived})
 
 
 def criteria(nct_id: str, request: Request) -> Response:
@@ -384,6 +412,30 @@ def register(app: FastAPI) -> None:
                             "type": "object",
                             "properties": {
                                 name: {"description": text} for name, text in _BODY_FIELDS.items()
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {"400": {"description": "bad input, the field named in the text"}},
+        },
+    )
+    app.add_api_route(
+        "/api/profile",
+        read_profile,
+        methods=["POST"],
+        summary="The profile a free-text note gives, with the conditions its labs define",
+        tags=["eligibility"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                name: {"description": _BODY_FIELDS[name]}
+                                for name in ("note", "profile")
                             },
                         }
                     }
