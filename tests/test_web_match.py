@@ -136,16 +136,29 @@ def test_a_note_alone_fills_the_profile(client: TestClient) -> None:
     assert "not-met" not in criteria_by_status(html)
 
 
-def test_conditions_the_labs_define_are_shown_and_judged(client: TestClient) -> None:
-    labs = "hemoglobin 9.5 g/dL\nvitamin D 30 nmol/L"
-    html = get_page(client, url(CHECK, age="45", sex="female", diagnoses="ALS", labs=labs))
-    shown = text_of(html[html.index('<p class="match-derived">') :].split("</p>")[0])
-    assert shown == (
-        "Counted among the patient’s conditions, from the measurements: anemia (hemoglobin "
-        "9.5 g/dL, below 12 g/dL); vitamin D deficiency (vitamin D 30 nmol/L, below 20 ng/mL)."
+def patient_as_matched(html: str) -> dict[str, str]:
+    box = html[html.index('<details class="match-patient"') :].split("</details>")[0]
+    found = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", box)
+    return {label: text_of(text) for label, text in found}
+
+
+def test_the_patient_as_matched_shows_what_the_note_gave(client: TestClient) -> None:
+    note = "A 58-year-old woman with ALS, taking riluzole. Hb 9.5 g/dL, vitamin D 30 nmol/L."
+    html = get_page(
+        client, url(CHECK, note=note, age="60", diagnoses="multifocal motor neuropathy")
     )
+    assert '<details class="match-patient" open>' in html
+    shown = patient_as_matched(html)
+    assert shown["Age"] == "60 years" and shown["Sex"] == "female"  # a field wins over the note
+    assert shown["Conditions"] == "multifocal motor neuropathy, ALS"  # lists add up
+    assert shown["Measurements"] == "hemoglobin 9.5 g/dL; vitamin D 30 nmol/L"
+    assert shown["From the measurements"] == (
+        "anemia (hemoglobin 9.5 g/dL, below 12 g/dL); "
+        "vitamin D deficiency (vitamin D 30 nmol/L, below 20 ng/mL)"
+    )
+    assert shown["Treatments"].startswith("riluzole")
     normal = get_page(client, url(CHECK, age="45", sex="female", labs="hemoglobin 13.1 g/dL"))
-    assert "match-derived" not in normal
+    assert "From the measurements" not in patient_as_matched(normal)
 
 
 def test_empty_panel_shows_the_form_without_a_result(client: TestClient) -> None:

@@ -550,6 +550,8 @@ DRUG_CLASSES: dict[str, tuple[str, ...]] = {
 # Brand and shorthand names mapped to generic names.
 DRUG_NAMES: dict[str, str] = {
     "lasix": "furosemide",
+    "rilutek": "riluzole",  # the ALS drug ALS trials ask about (a stable dose, or none)
+    "radicava": "edaravone",
     "flagyl": "metronidazole",
     "vanco": "vancomycin",
     "avastin": "bevacizumab",

@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 
-from trialatlas.eligibility.derived import derived_conditions
+from trialatlas.eligibility.derived import derived_conditions, measurement_text
 from trialatlas.eligibility.match import Status, Verdict
 from trialatlas.eligibility.profile import Profile, ProfileError, profile_from_note
 from trialatlas.eligibility.rank import DEFAULT_LIMIT, check_trial, rank_trials, trial_criteria
@@ -337,6 +337,32 @@ def _field_of(problem: str) -> str:
     return {"location": "city"}.get(head, head)
 
 
+def patient_rows(profile: Profile) -> list[tuple[str, str]]:
+    """The patient as the matcher sees it (the form's fields merged with what the note gave),
+    one labelled line per kind of fact, so the reader can check what was understood."""
+    p = profile
+    yes_no = {True: "yes", False: "no"}
+    treatments = [
+        t.name + {True: " (ongoing)", False: " (stopped)", None: ""}[t.ongoing]
+        for t in p.treatments
+    ]
+    place = p.location and ", ".join(filter(None, (p.location.city, p.location.country)))
+    rows = [
+        ("Age", None if p.age is None else f"{p.age:g} years"),
+        ("Sex", p.sex),
+        ("Pregnant", yes_no.get(p.pregnant)),  # type: ignore[arg-type]
+        ("Conditions", ", ".join(p.diagnoses)),
+        ("Past medical history", ", ".join(p.history)),
+        ("Known not to have", ", ".join(p.absent_conditions)),
+        ("Measurements", "; ".join(measurement_text(m) for m in p.measurements)),
+        ("From the measurements", "; ".join(d.evidence for d in derived_conditions(p))),
+        ("Treatments", ", ".join(treatments)),
+        ("Healthy volunteer", yes_no.get(p.healthy_volunteer)),  # type: ignore[arg-type]
+        ("Place", place),
+    ]
+    return [(label, text) for label, text in rows if text]
+
+
 def _page(form: PatientForm, **context: Any) -> Response:
     """match.html for the form and whichever result there is; 400 while the form has errors."""
     context.setdefault("trial", None)
@@ -346,7 +372,7 @@ def _page(form: PatientForm, **context: Any) -> Response:
         "match.html",
         status_code=400 if form.errors else 200,
         form=form,
-        derived=derived_conditions(form.profile) if form.profile and form.submitted else (),
+        patient=patient_rows(form.profile) if form.profile and form.submitted else [],
         verdict_labels=VERDICT_LABELS,
         status_words=STATUS_WORDS,
         status_label=lambda value: enum_label(value, STATUS_LABELS),
