@@ -417,6 +417,16 @@ def check_page(request: Request, nct_id: str) -> Response:
     return _page(form, trial=trial, match=match)
 
 
+def _json_body(fields: tuple[str, ...]) -> dict[str, Any]:
+    """OpenAPI for a POST whose JSON object takes these of _BODY_FIELDS, and its 400."""
+    properties = {name: {"description": _BODY_FIELDS[name]} for name in fields}
+    schema = {"type": "object", "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": {"400": {"description": "bad input, the field named in the text"}},
+    }
+
+
 def register(app: FastAPI) -> None:
     """Add the matching routes to ``app``: the API (in /openapi.json) and the two pages."""
     app.add_api_route("/match", match_page, methods=["GET"], include_in_schema=False)
@@ -429,22 +439,7 @@ def register(app: FastAPI) -> None:
         methods=["POST"],
         summary="Trials ranked for one patient (profile or note), each criterion explained",
         tags=["eligibility"],
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                name: {"description": text} for name, text in _BODY_FIELDS.items()
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {"400": {"description": "bad input, the field named in the text"}},
-        },
+        openapi_extra=_json_body(tuple(_BODY_FIELDS)),
     )
     app.add_api_route(
         "/api/profile",
@@ -452,23 +447,7 @@ def register(app: FastAPI) -> None:
         methods=["POST"],
         summary="The profile a free-text note gives, with the conditions its labs define",
         tags=["eligibility"],
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                name: {"description": _BODY_FIELDS[name]}
-                                for name in ("note", "profile")
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {"400": {"description": "bad input, the field named in the text"}},
-        },
+        openapi_extra=_json_body(("note", "profile")),
     )
     app.add_api_route(
         "/api/v2/studies/{nct_id}/criteria",
