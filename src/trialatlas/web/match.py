@@ -341,7 +341,10 @@ def patient_rows(profile: Profile) -> list[tuple[str, str]]:
     """The patient as the matcher sees it (the form's fields merged with what the note gave),
     one labelled line per kind of fact, so the reader can check what was understood."""
     p = profile
-    yes_no = {True: "yes", False: "no"}
+
+    def yes_no(flag: bool | None) -> str | None:
+        return None if flag is None else "yes" if flag else "no"
+
     treatments = [
         t.name + {True: " (ongoing)", False: " (stopped)", None: ""}[t.ongoing]
         for t in p.treatments
@@ -350,14 +353,14 @@ def patient_rows(profile: Profile) -> list[tuple[str, str]]:
     rows = [
         ("Age", None if p.age is None else f"{p.age:g} years"),
         ("Sex", p.sex),
-        ("Pregnant", yes_no.get(p.pregnant)),  # type: ignore[arg-type]
+        ("Pregnant", yes_no(p.pregnant)),
         ("Conditions", ", ".join(p.diagnoses)),
         ("Past medical history", ", ".join(p.history)),
         ("Known not to have", ", ".join(p.absent_conditions)),
         ("Measurements", "; ".join(measurement_text(m) for m in p.measurements)),
         ("From the measurements", "; ".join(d.evidence for d in derived_conditions(p))),
         ("Treatments", ", ".join(treatments)),
-        ("Healthy volunteer", yes_no.get(p.healthy_volunteer)),  # type: ignore[arg-type]
+        ("Healthy volunteer", yes_no(p.healthy_volunteer)),
         ("Place", place),
     ]
     return [(label, text) for label, text in rows if text]
