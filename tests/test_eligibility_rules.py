@@ -864,3 +864,48 @@ def test_infiltrating_ductal_carcinoma_is_invasive_ductal_carcinoma() -> None:
     assert profile.diagnoses == ("infiltrating ductal breast carcinoma",)
     result = match_study(profile, study("Inclusion Criteria:\n- Invasive ductal carcinoma"))
     assert result.criteria[0].status is Status.MET
+
+
+# --- disease extent ------------------------------------------------------------------------
+
+EXTENT = """Inclusion Criteria:
+- Histologically confirmed metastatic breast cancer
+- Stage IV breast cancer
+- No distant metastases
+Exclusion Criteria:
+- Evidence of distant metastases
+- Metastatic disease
+- Known brain metastases
+- Metastatic disease to the central nervous system
+"""
+
+
+@pytest.mark.parametrize("written", ["metastatic breast cancer", "stage IV breast cancer"])
+def test_a_metastatic_cancer_meets_the_criteria_on_spread(written: str) -> None:
+    """Metastatic, stage IV and distant metastases are one fact, whichever is written."""
+    result = run(EXTENT, diagnoses=[written])
+    assert item(result, "Stage IV").status is Status.MET
+    for text in ("No distant", "Evidence of distant", "Metastatic disease"):  # the first
+        assert item(result, text).status is Status.NOT_MET, text
+    # metastases at a named site are not implied: brain metastases stay to be checked
+    assert item(result, "Known brain").status is Status.UNKNOWN
+    site = item(result, "Metastatic disease to")
+    assert site.status is Status.UNKNOWN and site.review
+
+
+def test_a_cancer_not_said_to_have_spread_decides_nothing_about_spread() -> None:
+    result = run(EXTENT, diagnoses=["breast cancer"])
+    assert not result.failures
+    assert run(EXTENT, diagnoses=["stage IV chronic kidney disease"]).failures == ()
+
+
+def test_metastases_in_a_note_make_its_cancer_metastatic() -> None:
+    note = (
+        "A 45-year-old woman with a 3 cm invasive ductal breast carcinoma. "
+        "CXR was remarkable for metastatic lesions."
+    )
+    assert profile_from_note(note).diagnoses == ("metastatic invasive ductal breast carcinoma",)
+    clear = "A 45-year-old woman with breast cancer. No evidence of metastatic disease."
+    profile = profile_from_note(clear)
+    assert profile.diagnoses == ("breast cancer",)
+    assert profile.absent_conditions == ("metastatic disease",)

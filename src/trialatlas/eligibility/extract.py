@@ -1190,6 +1190,16 @@ def _clause(low: str, start: int, stop: int) -> Span:
     return (ends[-1] if ends else 0), (after.start() if after else len(low))
 
 
+_SITE_AFTER = re.compile(r"\s+(?:to|in|involving|of)\s+(?:the\s+)?[a-z]")
+
+
+def _metastasis_site(low: str, stop: int, key: Key) -> str:
+    """ "Metastatic disease to the brain": only metastases at that site, which a patient's
+    "metastatic breast cancer" does not say."""
+    found = _SITE_AFTER.match(low, stop) if "metastasis" in key else None
+    return found.group().strip() if found else ""
+
+
 def _qualified_by(low: str, start: int, stop: int, judgements: list[int]) -> str:
     """A conditional after the mention in its clause, or a judgement call anywhere in it."""
     clause_start, clause_end = _clause(low, start, stop)
@@ -1256,8 +1266,14 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
         while body_start < chunk_end and low[body_start].isspace():
             body_start += 1
         end = chunk_start + len(low[chunk_start:chunk_end].rstrip())
-        words = low[body_start:end].split()
         chunk_hits = hits.get(n, [])
+        named_by_lead = ""  # "metastatic disease": a vocabulary term starts in the lead
+        if lead and body_start < end and not concept_key(low[body_start:end]):
+            last = max(low.rfind(" ", chunk_start, body_start - 1) + 1, chunk_start)
+            if any(start <= last < stop for start, stop, _ in chunk_hits):
+                body_start = last
+                named_by_lead = low[body_start:end].split()[0]
+        words = low[body_start:end].split()
         if not words or (len(words) > _MAX_CHUNK_WORDS and not chunk_hits):
             continue
         kinds = {kind for _, _, kind in chunk_hits}
@@ -1267,7 +1283,9 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
             or any(w in _TREATMENT_HEADS for w in words)
         )
         spans = [(body_start, end, None)] if whole else chunk_hits
-        qualifiers = tuple(q for at, q in qualifier_spans if chunk_start <= at < end)
+        qualifiers = tuple(
+            q for at, q in qualifier_spans if chunk_start <= at < end and q != named_by_lead
+        )
         for start, stop, kind in spans:
             phrase = text[start:stop]
             key = concept_key(phrase)
@@ -1308,7 +1326,8 @@ def _mentions(text: str, low: str, finder: ContextFinder) -> list[Constraint]:
                     Condition(
                         rule=f"condition.{source}",
                         historical=ctx.historical,
-                        qualified_by=_qualified_by(low, start, stop, judgements),
+                        qualified_by=_qualified_by(low, start, stop, judgements)
+                        or _metastasis_site(low, stop, key),
                         other=bool(lead and _OTHER.search(lead.group()))
                         or bool(_OTHER_BEFORE.search(low, clause_start, start)),
                         **common,

@@ -94,6 +94,7 @@ SYNONYMS: dict[str, str] = {
     "c erbb2": "her2",
     "erbb2": "her2",
     "motor neurone disease": "motor neuron disease",
+    "metastatic disease": "metastases",  # a condition of its own in criteria (stage IV)
     "heart attack": "myocardial infarction",
     "high blood pressure": "hypertension",
     "type ii diabetes": "type 2 diabetes mellitus",
@@ -152,6 +153,7 @@ TOKEN_CANON: dict[str, str] = {
     "carcinomas": "neoplasm",
     "oedema": "edema",
     "infiltrating": "invasive",  # "infiltrating ductal carcinoma" is invasive ductal
+    "metastatic": "metastasis",  # "metastatic disease" is "metastases"
     "haemorrhage": "hemorrhage",
     "anaemia": "anemia",
     "leukaemia": "leukemia",
@@ -178,6 +180,10 @@ TOKEN_CANON: dict[str, str] = {
 
 # Malignancies named by their kind rather than as a cancer (carcinomas fold to "neoplasm" in
 # TOKEN_CANON): a patient with one of these has a malignancy.
+# A cancer that has spread is stage IV, with distant metastases (AJCC: M1), whichever of the
+# three a record or a patient says: each diagnosis key naming one gets all.
+METASTATIC_KEY: frozenset[str] = frozenset({"metastasis", "distant", "stage", "iv"})
+
 MALIGNANT_KINDS: frozenset[str] = frozenset(
     [
         "adenocarcinoma",

@@ -178,8 +178,14 @@ class _Facts:
 
 def _with_kind(key: Key) -> Key:
     """A diagnosis key with what it is a kind of: a lymphoma or an adenocarcinoma is a
-    malignancy, so "Cancer" or "prior malignancy" names it (carcinomas fold to it already)."""
-    return key | NEOPLASM_KEY if key & lexicon.MALIGNANT_KINDS else key
+    malignancy, so "Cancer" or "prior malignancy" names it (carcinomas fold to it already);
+    a metastatic cancer is stage IV with distant metastases, so "Stage IV", "distant
+    metastases" and "metastatic disease" name it."""
+    if key & lexicon.MALIGNANT_KINDS:
+        key |= NEOPLASM_KEY
+    if "metastasis" in key or ({"stage", "iv"} <= key and key >= NEOPLASM_KEY):
+        key |= lexicon.METASTATIC_KEY
+    return key
 
 
 @functools.lru_cache(maxsize=256)

@@ -754,12 +754,29 @@ def _flag(pattern: re.Pattern[str], text: str, finder: ContextFinder) -> bool | 
     return any(values)
 
 
+METASTASIS_KEY = frozenset({"metastasis"})
+
+
+def _with_spread(diagnoses: list[str]) -> list[str]:
+    """Metastases the note finds on their own ("CXR was remarkable for metastatic lesions",
+    "liver metastases") are its cancer's spread: the first cancer becomes a metastatic one,
+    which is what criteria ask about ("metastatic breast cancer", "no distant metastases")."""
+    spread = [d for d in diagnoses if concept_key(d) == METASTASIS_KEY]
+    cancers = [d for d in diagnoses if _names_neoplasm(concept_key(d))]
+    if not spread or not cancers:
+        return diagnoses
+    first = cancers[0]
+    spreading = first if "metasta" in first.lower() else f"metastatic {first}"
+    return [spreading if d == first else d for d in diagnoses if d not in spread]
+
+
 def profile_from_note(text: str) -> Profile:
     """A profile from a free-text patient description (TREC Clinical Trials topic style)."""
     finder = ContextFinder(text)
     age = _note_age(text)
     sex = _note_sex(text)
     diagnoses, history, absent = _note_conditions(text, finder)
+    diagnoses = _with_spread(diagnoses)
     measured = _note_measurements(text)
     adult_woman = sex != "male" and (age is None or age >= 10)
     pregnant: bool | None = None
