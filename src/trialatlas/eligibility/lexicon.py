@@ -178,12 +178,12 @@ TOKEN_CANON: dict[str, str] = {
     "hormones": "hormone",
 }
 
-# Malignancies named by their kind rather than as a cancer (carcinomas fold to "neoplasm" in
-# TOKEN_CANON): a patient with one of these has a malignancy.
 # A cancer that has spread is stage IV, with distant metastases (AJCC: M1), whichever of the
 # three a record or a patient says: each diagnosis key naming one gets all.
 METASTATIC_KEY: frozenset[str] = frozenset({"metastasis", "distant", "stage", "iv"})
 
+# Malignancies named by their kind rather than as a cancer (carcinomas fold to "neoplasm" in
+# TOKEN_CANON): a patient with one of these has a malignancy.
 MALIGNANT_KINDS: frozenset[str] = frozenset(
     [
         "adenocarcinoma",
