@@ -528,6 +528,12 @@ def _need(context: tuple[str, ...]) -> int | None:
     return _COUNTS.get(count) or int(count)
 
 
+def _says_whom(c: Constraint) -> bool:
+    """A sex word that says whom the item is for ("Women with ..."), rather than asking for
+    the sex ("Female" alone, rule ``sex.only``)."""
+    return isinstance(c, SexLimit) and c.rule != "sex.only"
+
+
 def _plan(item: ItemAnalysis) -> _Plan:
     constraints = item.constraints
     alternatives = []
@@ -546,10 +552,7 @@ def _plan(item: ItemAnalysis) -> _Plan:
     low = item.criterion.text.lower()
     return _Plan(
         scope=tuple(
-            c
-            for c in constraints
-            if (isinstance(c, SexLimit) and c.rule != "sex.only")
-            or (isinstance(c, AgeLimit) and c.qualifier)
+            c for c in constraints if _says_whom(c) or (isinstance(c, AgeLimit) and c.qualifier)
         ),
         ages=tuple(c for c in constraints if isinstance(c, AgeLimit) and not c.qualifier),
         alternatives=tuple(alternatives),
@@ -558,7 +561,7 @@ def _plan(item: ItemAnalysis) -> _Plan:
             for c in constraints
             if isinstance(c, _SINGLES)
             and not (isinstance(c, Reproductive) and c.status == "childbearing_potential")
-            and not (isinstance(c, SexLimit) and c.rule != "sex.only")
+            and not _says_whom(c)
         ),
         measures=tuple(c for c in constraints if isinstance(c, Measurement)),
         excepted=tuple(c for c in constraints if isinstance(c, Condition) and c.excepted),

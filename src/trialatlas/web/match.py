@@ -75,37 +75,48 @@ def _bad(message: str) -> Response:
     return PlainTextResponse(message, status_code=400)
 
 
-def _request(body: bytes) -> tuple[Profile, str | None, int, bool]:
-    """(profile, note, limit, anyStatus) from a POST body; raises BadInput."""
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A POST body's JSON object; raises BadInput."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadInput(f"body: not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise BadInput("body: expected a JSON object with profile or note")
+    return data
+
+
+def _patient(data: dict[str, Any]) -> tuple[Profile, str | None]:
+    """The body's profile (checked against the schema), else the one its note gives, and the
+    note; raises BadInput naming the field."""
+    note = data.get("note")
+    if note is not None and (not isinstance(note, str) or not note.strip()):
+        raise BadInput("note: expected a non-empty string")
+    if "profile" in data:
+        try:
+            return Profile.from_dict(data["profile"]), note
+        except ProfileError as exc:
+            raise BadInput(*(_within_profile(p) for p in exc.problems)) from None
+    if note is None:
+        raise BadInput("profile: give a profile or a note")
+    return profile_from_note(note), note
+
+
+def _request(body: bytes) -> tuple[Profile, str | None, int, bool]:
+    """(profile, note, limit, anyStatus) from a POST body; raises BadInput."""
+    data = _json_object(body)
     unknown = [name for name in data if name not in _BODY_FIELDS]
     if unknown:
         raise BadInput(
             *(f"{name}: unknown field (known: {', '.join(_BODY_FIELDS)})" for name in unknown)
         )
-    note = data.get("note")
-    if note is not None and (not isinstance(note, str) or not note.strip()):
-        raise BadInput("note: expected a non-empty string")
     limit = data.get("limit", DEFAULT_LIMIT)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise BadInput(f"limit: expected a whole number 1..{MAX_LIMIT}, got {limit!r}")
     any_status = data.get("anyStatus", False)
     if not isinstance(any_status, bool):
         raise BadInput(f"anyStatus: expected true or false, got {any_status!r}")
-    if "profile" in data:
-        try:
-            profile = Profile.from_dict(data["profile"])
-        except ProfileError as exc:
-            raise BadInput(*(_within_profile(p) for p in exc.problems)) from None
-    elif note is not None:
-        profile = profile_from_note(note)
-    else:
-        raise BadInput("profile: give a profile or a note")
+    profile, note = _patient(data)
     return profile, note, limit, any_status
 
 
@@ -135,21 +146,12 @@ async def read_profile(request: Request) -> Response:
     """POST /api/profile: the profile a note gives (or a profile checked against the schema),
     with the conditions its measurements define, to check and edit before matching."""
     try:
-        data = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        return _bad(f"body: not JSON ({exc})")
-    if not isinstance(data, dict) or len(data) != 1 or not data.keys() <= {"note", "profile"}:
-        return _bad("body: expected a JSON object with one field, note or profile")
-    if "note" in data:
-        note = data["note"]
-        if not isinstance(note, str) or not note.strip():
-            return _bad("note: expected a non-empty string")
-        profile = profile_from_note(note)
-    else:
-        try:
-            profile = Profile.from_dict(data["profile"])
-        except ProfileError as exc:
-            return _bad("\n".join(_within_profile(p) for p in exc.problems))
+        data = _json_object(await request.body())
+        if len(data) != 1 or not data.keys() <= {"note", "profile"}:
+            raise BadInput("body: expected a JSON object with one field, note or profile")
+        profile, _ = _patient(data)
+    except BadInput as exc:
+        return _bad(str(exc))
     derived = [
         {"condition": d.condition, "evidence": d.evidence} for d in derived_conditions(profile)
     ]
